@@ -1,0 +1,63 @@
+"""Records of what happened in an env: one finished episode, the unit that flows to graph, curriculum and replay."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Episode:
+    """One episode pursuing ``goal``, with T steps.
+
+    ``observations`` and ``admissible`` have T+1 entries (the last one is the state after the final step, needed to
+    bootstrap through a truncation); ``actions``, ``rewards`` and ``achieved`` have T entries, ``achieved[t]`` being
+    the env's ``achieved_goals`` after step t. Observations never contain the goal: prompts are built from
+    (goal, observation) so that hindsight relabelling can swap the goal.
+    """
+
+    goal: str
+    observations: list[str] = field(default_factory=list)
+    admissible: list[tuple[str, ...]] = field(default_factory=list)
+    actions: list[int] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    achieved: list[frozenset[str]] = field(default_factory=list)
+    terminated: bool = False
+    truncated: bool = False
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    @property
+    def success(self) -> bool:
+        """True when the pursued goal was achieved (the env terminated on it)."""
+        return self.terminated and bool(self.rewards) and self.rewards[-1] > 0
+
+    @property
+    def done(self) -> bool:
+        return self.terminated or self.truncated
+
+    def achieved_goals(self) -> frozenset[str]:
+        """Every goal achieved at some step of the episode."""
+        out: frozenset[str] = frozenset()
+        for a in self.achieved:
+            out = out | a
+        return out
+
+    def first_achieved(self) -> dict[str, int]:
+        """Goal -> first step index at which it was achieved (in order of discovery)."""
+        first: dict[str, int] = {}
+        for t, goals in enumerate(self.achieved):
+            for g in sorted(goals):
+                first.setdefault(g, t)
+        return first
+
+    def validate(self) -> None:
+        """Raise ValueError when the lengths do not match the contract above."""
+        T = len(self.actions)
+        if len(self.observations) != T + 1 or len(self.admissible) != T + 1:
+            raise ValueError(f"episode needs T+1={T + 1} observations/admissible sets, got "
+                             f"{len(self.observations)}/{len(self.admissible)}")
+        if len(self.rewards) != T or len(self.achieved) != T:
+            raise ValueError(f"episode needs T={T} rewards and achieved sets")
+        for t, (a, acts) in enumerate(zip(self.actions, self.admissible)):
+            if not 0 <= a < len(acts):
+                raise ValueError(f"step {t}: action index {a} outside {len(acts)} admissible actions")

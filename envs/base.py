@@ -1,0 +1,39 @@
+"""The text-environment protocol: Gymnasium API with text observations and actions.
+
+Every env returns ``info["admissible_actions"]`` (a non-empty list of strings) and ``info["achieved_goals"]``
+(a frozenset of goal strings true after the step), and exposes ``compute_reward(goal, achieved_goals)``, which
+hindsight relabelling reuses so that a relabelled success is terminal exactly like a real one.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import gymnasium as gym
+
+
+class TextEnvError(ValueError):
+    """Raised for bad input to a text env (unknown goal, inadmissible action, step after the end)."""
+
+
+def default_compute_reward(goal: str, achieved_goals: Iterable[str]) -> tuple[float, bool]:
+    """Sparse goal reward: (1.0, terminated) when ``goal`` is among the achieved goals, else (0.0, False)."""
+    hit = goal in achieved_goals
+    return (1.0 if hit else 0.0), hit
+
+
+class TextEnv(gym.Env):
+    """Base class for text envs. Subclasses implement ``reset``/``step`` and may override ``compute_reward``.
+
+    ``goal`` is the goal pursued in the current episode; ``vocabulary()`` lists the words the env can ever emit
+    (observations, goals, actions) so that a word-level tokenizer can be built offline.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"]}
+    goal: str | None = None
+
+    def compute_reward(self, goal: str, achieved_goals: Iterable[str]) -> tuple[float, bool]:
+        return default_compute_reward(goal, achieved_goals)
+
+    def vocabulary(self) -> list[str]:
+        """Words the env can emit; the default is empty (tokenizers then fall back to their unknown token)."""
+        return []
