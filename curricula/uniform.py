@@ -1,0 +1,18 @@
+"""Uniform curriculum: every goal the graph holds is equally likely."""
+from __future__ import annotations
+
+import numpy as np
+
+from autotelic.graph import GoalGraph
+
+from .base import BaseCurriculum, register_curriculum
+
+
+@register_curriculum("uniform")
+class UniformCurriculum(BaseCurriculum):
+    """p(g) = 1/|pool|."""
+
+    name = "uniform"
+
+    def weights(self, graph: GoalGraph, pool: list[str]) -> np.ndarray:
+        return np.ones(len(pool))
