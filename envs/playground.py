@@ -280,6 +280,10 @@ class PlaygroundText(TextEnv):
             words.add(k)
         return sorted(words)
 
+    def all_goals(self, split: str | None = None) -> list[str]:
+        """Goal strings of a split (default: this env's), for evaluation only."""
+        return all_goals(split or self.split)
+
     def _obs(self) -> str:
         assert self.state is not None
         return describe(self.state, self.goal if self.goal_in_observation else None)
