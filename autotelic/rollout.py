@@ -56,9 +56,13 @@ class Rollout:
 
     def step(self, act: ActFn) -> list[Episode]:
         """One batched ``act(prompts, candidates)`` call, one env step each; finished envs are reset."""
+        return [ep for _, ep in self.step_indexed(act)]
+
+    def step_indexed(self, act: ActFn) -> list[tuple[int, Episode]]:
+        """Like ``step``, with the index of the env each finished episode came from."""
         prompts, candidates = self.prompts()
         choices = act(prompts, candidates)
-        finished: list[Episode] = []
+        finished: list[tuple[int, Episode]] = []
         for i, (slot, a) in enumerate(zip(self.slots, choices)):
             ep = slot.episode
             action = ep.admissible[-1][a]
@@ -73,7 +77,7 @@ class Rollout:
             ep.admissible.append(actions)
             if terminated or truncated:
                 ep.terminated, ep.truncated = bool(terminated), bool(truncated and not terminated)
-                finished.append(ep)
+                finished.append((i, ep))
                 self.slots[i] = self._reset(i)
         self.env_steps += len(self.slots)
         return finished

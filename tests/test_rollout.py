@@ -46,3 +46,22 @@ def test_solver_policy_always_succeeds():
 def test_rollout_needs_envs():
     with pytest.raises(ValueError, match="at least one env"):
         Rollout([], _prompt, lambda i: None)
+
+
+def test_evaluate_goals_runs_each_goal_the_requested_times():
+    from autotelic.evaluate import evaluate_goals
+    envs = [PlaygroundText(goal_in_observation=False) for _ in range(2)]
+    seen = []
+
+    def solver_act(prompts, cands):
+        out = []
+        for env, p, c in zip(envs, prompts, cands):
+            seen.append(p.split("\n")[0])
+            out.append(c.index(bfs_plan(env.state, env.goal, 15)[0]))
+        return out
+    goals = ["Grasp chair", "Grow carrot", "Grow cow"]
+    res = evaluate_goals(envs, solver_act, _prompt, goals, repeats=2)
+    assert res == {g: 1.0 for g in goals}
+    first_move = lambda p, c: [0] * len(c)  # noqa: E731
+    res = evaluate_goals(envs, first_move, _prompt, ["Grow lion"], repeats=3)
+    assert res == {"Grow lion": 0.0}
