@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from .episode import Episode
 
 PromptFn = Callable[[str, str], str]
@@ -16,6 +18,8 @@ class _Slot:
     """The episode in progress in one env."""
 
     episode: Episode
+    seed: int
+    requested: str | None  # the goal passed to reset (None: the env chose ``episode.goal`` itself)
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -29,25 +33,67 @@ def _env_goal(env: Any) -> str:
 class Rollout:
     """Lockstep rollout over ``envs``: ``step(act)`` advances every env by one action and returns finished episodes.
 
-    ``next_goal(i)`` gives the goal env i pursues next (None lets the env choose, e.g. while the graph is empty);
-    ``seed`` seeds each env's first reset (env i gets seed + i), later resets continue the env's own RNG.
+    ``next_goal(i)`` gives the goal env i pursues next (None lets the env choose, e.g. while the graph is empty).
+    Every reset is seeded from the rollout's own generator (seeded by ``seed``), so an episode in progress is
+    fully described by (reset seed, goal, actions): ``state_dict`` saves that and ``load_state_dict`` replays it,
+    which makes resuming exact for any env whose reset(seed) and step are deterministic.
     """
 
-    def __init__(self, envs: Sequence[Any], prompt_fn: PromptFn, next_goal: GoalFn, seed: int | None = None):
+    def __init__(self, envs: Sequence[Any], prompt_fn: PromptFn, next_goal: GoalFn, seed: int = 0):
         if not envs:
             raise ValueError("Rollout needs at least one env")
         self.envs, self.prompt_fn, self.next_goal = list(envs), prompt_fn, next_goal
-        self.slots: list[_Slot] = [self._reset(i, None if seed is None else seed + i) for i in range(len(envs))]
+        self.rng = np.random.default_rng(seed)
+        self.slots: list[_Slot] = [self._reset(i) for i in range(len(envs))]
         self.env_steps = 0
 
-    def _reset(self, i: int, seed: int | None = None) -> _Slot:
-        goal = self.next_goal(i)
+    def _reset(self, i: int, goal: str | None = None, seed: int | None = None) -> _Slot:
+        if seed is None:
+            seed = int(self.rng.integers(2**31 - 1))
+            goal = self.next_goal(i)
         obs, info = self.envs[i].reset(seed=seed, options=None if goal is None else {"goal": goal})
-        goal = _env_goal(self.envs[i]) if goal is None else goal
+        pursued = _env_goal(self.envs[i]) if goal is None else goal
         actions = tuple(info["admissible_actions"])
         if not actions:
-            raise ValueError(f"env {i} offered no admissible action at reset (goal {goal!r})")
-        return _Slot(Episode(goal=goal, observations=[obs], admissible=[actions]), info)
+            raise ValueError(f"env {i} offered no admissible action at reset (goal {pursued!r})")
+        return _Slot(Episode(goal=pursued, observations=[obs], admissible=[actions]), seed, goal, info)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The generator state and, per env, the (seed, goal, actions) of the episode in progress."""
+        return {"rng": self.rng.bit_generator.state, "env_steps": self.env_steps,
+                "slots": [{"seed": s.seed, "goal": s.requested, "actions": list(s.episode.actions)}
+                          for s in self.slots]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Rebuild every episode in progress by resetting with its seed and goal and replaying its actions."""
+        if len(state["slots"]) != len(self.envs):
+            raise ValueError(f"rollout state has {len(state['slots'])} envs, this rollout has {len(self.envs)}")
+        self.rng.bit_generator.state = state["rng"]
+        self.env_steps = int(state["env_steps"])
+        for i, saved in enumerate(state["slots"]):
+            slot = self._reset(i, goal=saved["goal"], seed=int(saved["seed"]))
+            self.slots[i] = slot
+            for a in saved["actions"]:
+                self._advance(i, int(a))
+
+    def _advance(self, i: int, a: int) -> Episode | None:
+        """Take action index ``a`` in env i; return the episode if it finished (the env is then reset)."""
+        ep = self.slots[i].episode
+        action = ep.admissible[-1][a]
+        obs, reward, terminated, truncated, info = self.envs[i].step(action)
+        actions = tuple(info["admissible_actions"])
+        if not actions and not (terminated or truncated):
+            raise ValueError(f"env {i} offered no admissible action after {action!r}")
+        ep.actions.append(int(a))
+        ep.rewards.append(float(reward))
+        ep.achieved.append(frozenset(info["achieved_goals"]))
+        ep.observations.append(obs)
+        ep.admissible.append(actions)
+        if not (terminated or truncated):
+            return None
+        ep.terminated, ep.truncated = bool(terminated), bool(truncated and not terminated)
+        self.slots[i] = self._reset(i)
+        return ep
 
     def prompts(self) -> tuple[list[str], list[list[str]]]:
         """The current prompt and candidate actions of every env."""
@@ -63,21 +109,9 @@ class Rollout:
         prompts, candidates = self.prompts()
         choices = act(prompts, candidates)
         finished: list[tuple[int, Episode]] = []
-        for i, (slot, a) in enumerate(zip(self.slots, choices)):
-            ep = slot.episode
-            action = ep.admissible[-1][a]
-            obs, reward, terminated, truncated, info = self.envs[i].step(action)
-            actions = tuple(info["admissible_actions"])
-            if not actions and not (terminated or truncated):
-                raise ValueError(f"env {i} offered no admissible action after {action!r}")
-            ep.actions.append(int(a))
-            ep.rewards.append(float(reward))
-            ep.achieved.append(frozenset(info["achieved_goals"]))
-            ep.observations.append(obs)
-            ep.admissible.append(actions)
-            if terminated or truncated:
-                ep.terminated, ep.truncated = bool(terminated), bool(truncated and not terminated)
+        for i, a in enumerate(choices):
+            ep = self._advance(i, int(a))
+            if ep is not None:
                 finished.append((i, ep))
-                self.slots[i] = self._reset(i)
         self.env_steps += len(self.slots)
         return finished

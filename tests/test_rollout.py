@@ -65,3 +65,23 @@ def test_evaluate_goals_runs_each_goal_the_requested_times():
     first_move = lambda p, c: [0] * len(c)  # noqa: E731
     res = evaluate_goals(envs, first_move, _prompt, ["Grow lion"], repeats=3)
     assert res == {"Grow lion": 0.0}
+
+
+def test_rollout_state_round_trip_replays_episodes_in_progress():
+    def make():
+        envs = [PlaygroundText(goal_in_observation=False) for _ in range(3)]
+        return Rollout(envs, _prompt, lambda i: ["Grow cow", None, "Grow lion"][i], seed=5)
+    rng_a, rng_b = random.Random(1), random.Random(1)
+    pick = lambda rng: (lambda p, c: [rng.randrange(len(x)) for x in c])  # noqa: E731
+    a = make()
+    for _ in range(4):
+        a.step(pick(rng_a))
+        b_state = a.state_dict()
+    b = make()
+    b.load_state_dict(b_state)
+    rng_b.setstate(rng_a.getstate())
+    assert b.prompts() == a.prompts()
+    for _ in range(30):
+        ea, eb = a.step(pick(rng_a)), b.step(pick(rng_b))
+        assert [(e.goal, e.actions, e.observations) for e in ea] == [(e.goal, e.actions, e.observations) for e in eb]
+    assert a.state_dict() == b.state_dict()
