@@ -13,7 +13,9 @@ Curricula sample from all nodes (:meth:`GoalGraph.goals`), so they never propose
 An edge A -> B (attribute ``count``) records that, in one episode, B was first achieved right after A: goals are
 grouped by the step of their first achievement in the episode, and every goal of a group gets an edge from every
 goal of the previous non-empty group (consecutive groups only; goals first achieved at the same step get no edge
-between them). ``count`` is the number of episodes that showed the edge.
+between them). ``count`` is the number of episodes that showed the edge. The frontier and depths use only
+*supported* edges (count >= ``min_edge_support`` · times_achieved(B), default 0.1), so that one incidental ordering
+does not make an unrelated goal a prerequisite.
 
 Per goal, over a window of the last ``window`` outcomes of episodes that *pursued* it:
   competence  c_g = mean(window)
@@ -112,13 +114,16 @@ class GoalGraph:
     """Goals the agent knows, with per-goal competence/LP and stepping-stone edges, over a ``networkx.DiGraph``.
 
     ``window``: outcomes kept per goal; ``mastery_threshold``/``mastery_min_outcomes``: mastery rule;
-    ``lp_mode``: ``"window"`` or ``"ema"`` (rates ``ema_fast``/``ema_slow``); ``min_edge_count``: edges seen fewer
-    times are ignored by :meth:`frontier` and :meth:`depth` (they stay in the graph).
+    ``lp_mode``: ``"window"`` or ``"ema"`` (rates ``ema_fast``/``ema_slow``).
+    Queries (:meth:`frontier`, :meth:`depths`) use only *supported* edges A -> B: count >= ``min_edge_count`` and
+    count >= ``min_edge_support`` · times_achieved(B), i.e. A preceded B in at least that fraction of the episodes
+    that achieved B. This drops incidental orderings (B happened after some unrelated A once), which would otherwise
+    block B from the frontier and inflate depths. Every edge stays in ``self.graph``.
     """
 
     def __init__(self, window: int = 20, mastery_threshold: float = 0.8, lp_mode: str = "window",
                  mastery_min_outcomes: int = 5, ema_fast: float = 0.2, ema_slow: float = 0.05,
-                 min_edge_count: int = 1) -> None:
+                 min_edge_count: int = 1, min_edge_support: float = 0.1) -> None:
         if window < 2:
             raise ValueError(f"window must be >= 2 to compare two halves, got {window}")
         if not 0.0 <= mastery_threshold <= 1.0:
@@ -129,6 +134,8 @@ class GoalGraph:
             raise ValueError(f"need 0 < ema_slow < ema_fast <= 1, got ema_slow={ema_slow}, ema_fast={ema_fast}")
         if mastery_min_outcomes < 1 or min_edge_count < 1:
             raise ValueError("mastery_min_outcomes and min_edge_count must be >= 1")
+        if not 0.0 <= min_edge_support <= 1.0:
+            raise ValueError(f"min_edge_support must lie in [0, 1], got {min_edge_support}")
         self.window = int(window)
         self.mastery_threshold = float(mastery_threshold)
         self.mastery_min_outcomes = int(mastery_min_outcomes)
@@ -136,18 +143,21 @@ class GoalGraph:
         self.ema_fast = float(ema_fast)
         self.ema_slow = float(ema_slow)
         self.min_edge_count = int(min_edge_count)
+        self.min_edge_support = float(min_edge_support)
         self.graph = nx.DiGraph()
         self._trackers: dict[str, OutcomeTracker] = {}
         self._last_step = 0
         self._episodes = 0
-        self._depth_cache: dict[str, int] | None = None
+        self._version = 0  # bumped by every mutation; invalidates the depth cache
+        self._depth_cache: tuple[tuple[int, int, int], dict[str, int]] | None = None
 
     # ------------------------------------------------------------------ config / construction
     def config(self) -> dict[str, Any]:
         """The constructor arguments, as plain python values."""
         return {"window": self.window, "mastery_threshold": self.mastery_threshold, "lp_mode": self.lp_mode,
                 "mastery_min_outcomes": self.mastery_min_outcomes, "ema_fast": self.ema_fast,
-                "ema_slow": self.ema_slow, "min_edge_count": self.min_edge_count}
+                "ema_slow": self.ema_slow, "min_edge_count": self.min_edge_count,
+                "min_edge_support": self.min_edge_support}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> "GoalGraph":
@@ -164,7 +174,7 @@ class GoalGraph:
             self.graph.add_node(goal, first_seen=None, found_while=None, times_achieved=0, attempts=0,
                                 successes=0, seeded=False)
             self._trackers[goal] = OutcomeTracker(self.window)
-            self._depth_cache = None
+            self._version += 1
 
     def seed(self, goals: Iterable[str]) -> None:
         """Add user-given goals (not discovered until achieved); a goal already present is marked seeded."""
@@ -197,6 +207,8 @@ class GoalGraph:
         every goal achieved in it, adds/increments stepping-stone edges, and records the outcome of
         ``episode.goal`` (``episode.success``). Returns the goals discovered by this episode.
         """
+        if not isinstance(episode.goal, str) or not episode.goal:
+            raise ValueError(f"episode.goal must be a non-empty string, got {episode.goal!r}")
         step = int(step)
         self._last_step = max(self._last_step, step)
         self._episodes += 1
@@ -222,7 +234,7 @@ class GoalGraph:
                         self.graph.edges[a, b]["count"] += 1
                     else:
                         self.graph.add_edge(a, b, count=1)
-                        self._depth_cache = None
+        self._version += 1
         self.record_outcome(episode.goal, episode.success, step)
         return new
 
@@ -274,16 +286,20 @@ class GoalGraph:
     def mastered(self) -> list[str]:
         return [g for g in self.graph.nodes if self.is_mastered(g)]
 
-    def _edge_view(self) -> nx.DiGraph:
-        """The stepping-stone graph used by queries: edges with count >= min_edge_count."""
-        if self.min_edge_count <= 1:
-            return self.graph
-        return nx.subgraph_view(self.graph, filter_edge=lambda a, b: self.graph.edges[a, b]["count"]
-                                >= self.min_edge_count)
+    def is_supported(self, a: str, b: str) -> bool:
+        """Whether edge a -> b counts for queries (see the class docstring); False when there is no such edge."""
+        if not self.graph.has_edge(a, b):
+            return False
+        c = self.graph.edges[a, b]["count"]
+        return c >= self.min_edge_count and c >= self.min_edge_support * self.graph.nodes[b]["times_achieved"]
+
+    def stepping_stones(self) -> nx.DiGraph:
+        """A read-only view of ``self.graph`` with the supported edges only."""
+        return nx.subgraph_view(self.graph, filter_edge=self.is_supported)
 
     def frontier(self) -> list[str]:
         """Discovered, not mastered goals whose stepping-stone predecessors are all mastered (none counts)."""
-        view = self._edge_view()
+        view = self.stepping_stones()
         mastered = set(self.mastered())
         return [g for g in self.discovered()
                 if g not in mastered and all(p in mastered for p in view.predecessors(g))]
@@ -294,9 +310,10 @@ class GoalGraph:
         Cycles are collapsed first (strongly connected components, ``nx.condensation``) — goals in one cycle share
         a depth — then depth is the longest path in that DAG from a component without predecessors (depth 0).
         """
-        if self._depth_cache is not None and self.min_edge_count <= 1:
-            return dict(self._depth_cache)
-        view = self._edge_view()
+        key = (self._version, self.graph.number_of_nodes(), self.graph.number_of_edges())
+        if self._depth_cache is not None and self._depth_cache[0] == key:
+            return dict(self._depth_cache[1])
+        view = self.stepping_stones()
         cond = nx.condensation(view)
         comp_depth: dict[int, int] = {}
         for c in nx.topological_sort(cond):
@@ -304,8 +321,7 @@ class GoalGraph:
             comp_depth[c] = 1 + max(comp_depth[p] for p in preds) if preds else 0
         mapping = cond.graph["mapping"]
         out = {g: comp_depth[mapping[g]] for g in self.graph.nodes}
-        if self.min_edge_count <= 1:
-            self._depth_cache = dict(out)
+        self._depth_cache = (key, dict(out))
         return out
 
     def depth(self, goal: str) -> int:
@@ -358,7 +374,7 @@ class GoalGraph:
             raise ValueError(f"GoalGraph state version {state['version']} is newer than {STATE_VERSION}")
         self.graph = nx.DiGraph()
         self._trackers = {}
-        self._depth_cache = None
+        self._version += 1
         for n in state["nodes"]:
             g = n["goal"]
             self._ensure(g)
@@ -373,6 +389,7 @@ class GoalGraph:
             self._ensure(a)
             self._ensure(b)
             self.graph.add_edge(a, b, count=int(c))
+        self._version += 1
         self._last_step = int(state.get("last_step", 0))
         self._episodes = int(state.get("episodes", 0))
 
