@@ -61,3 +61,18 @@ class Episode:
         for t, (a, acts) in enumerate(zip(self.actions, self.admissible)):
             if not 0 <= a < len(acts):
                 raise ValueError(f"step {t}: action index {a} outside {len(acts)} admissible actions")
+
+    def to_dict(self) -> dict:
+        """Plain python types only (lists, str, numbers), safe for ``torch.load(weights_only=True)``."""
+        return {"goal": self.goal, "observations": list(self.observations),
+                "admissible": [list(a) for a in self.admissible], "actions": [int(a) for a in self.actions],
+                "rewards": [float(r) for r in self.rewards], "achieved": [sorted(a) for a in self.achieved],
+                "terminated": bool(self.terminated), "truncated": bool(self.truncated)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Episode":
+        """Inverse of ``to_dict``."""
+        return cls(goal=d["goal"], observations=list(d["observations"]),
+                   admissible=[tuple(a) for a in d["admissible"]], actions=list(d["actions"]),
+                   rewards=list(d["rewards"]), achieved=[frozenset(a) for a in d["achieved"]],
+                   terminated=bool(d["terminated"]), truncated=bool(d["truncated"]))

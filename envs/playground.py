@@ -250,11 +250,11 @@ class PlaygroundText(TextEnv):
 
     ``reset(seed, options={"goal": g, "feasible": True})``: without a goal, one of ``all_goals(split)`` is drawn.
     ``impossible_prob`` makes that fraction of goal-less resets sample a scene where the goal is impossible.
-    ``goal_in_observation=False`` leaves the goal out of the text (the agent's prompt builder adds it).
+    ``goal_in_observation`` (default False) puts a "Goal: ..." line first; the agent's prompt builder adds the goal.
     """
 
     def __init__(self, n_objects: int = 4, split: str = "train", horizon_factor: float = 1.5,
-                 impossible_prob: float = 0.0, goal_in_observation: bool = True,
+                 impossible_prob: float = 0.0, goal_in_observation: bool = False,
                  max_steps: int | None = None) -> None:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")

@@ -90,7 +90,7 @@ def test_observation_with_and_without_goal():
     env = PlaygroundText(goal_in_observation=False)
     obs, _ = env.reset(seed=0, options={"goal": "Grasp chair"})
     assert "Goal" not in obs and "You see:" in obs and "Your inventory: empty" in obs
-    obs2, _ = PlaygroundText().reset(seed=0, options={"goal": "Grasp chair"})
+    obs2, _ = PlaygroundText(goal_in_observation=True).reset(seed=0, options={"goal": "Grasp chair"})
     assert obs2 == "Goal: Grasp chair\n" + obs
 
 
