@@ -249,13 +249,16 @@ class PlaygroundText(TextEnv):
     """Gymnasium env over the Playground dynamics; one goal per episode, reward 1 and termination on success.
 
     ``reset(seed, options={"goal": g, "feasible": True})``: without a goal, one of ``all_goals(split)`` is drawn.
-    ``impossible_prob`` makes that fraction of goal-less resets sample a scene where the goal is impossible.
+    ``impossible_prob`` makes that fraction of goal-less resets sample a scene where the goal is impossible;
+    ``impossible_fraction`` declares a fixed (seeded) fraction of the goal grammar impossible in every scene, the
+    MAGELLAN setting where a curriculum must learn which goals are worth pursuing.
     ``goal_in_observation`` (default False) puts a "Goal: ..." line first; the agent's prompt builder adds the goal.
     """
 
     def __init__(self, n_objects: int = 4, split: str = "train", horizon_factor: float = 1.5,
                  impossible_prob: float = 0.0, goal_in_observation: bool = False,
-                 max_steps: int | None = None) -> None:
+                 max_steps: int | None = None, impossible_fraction: float = 0.0,
+                 impossible_seed: int = 0) -> None:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         if n_objects < 1:
@@ -264,9 +267,14 @@ class PlaygroundText(TextEnv):
             raise ValueError(f"horizon_factor must be >= 1 (below it goals are unreachable), got {horizon_factor}")
         if not 0.0 <= impossible_prob <= 1.0:
             raise ValueError(f"impossible_prob must be in [0, 1], got {impossible_prob}")
+        if not 0.0 <= impossible_fraction < 1.0:
+            raise ValueError(f"impossible_fraction must be in [0, 1), got {impossible_fraction}")
         self.n_objects, self.split, self.horizon_factor = n_objects, split, horizon_factor
         self.impossible_prob, self.goal_in_observation, self.max_steps = impossible_prob, goal_in_observation, max_steps
         self._goals = [g for g in all_goals(split) if len(required_kinds(g, random.Random(0), "all")) <= n_objects]
+        every = all_goals("all")
+        chosen = random.Random(impossible_seed).sample(every, int(round(impossible_fraction * len(every))))
+        self.impossible_goals = frozenset(chosen)
         self._rng = random.Random()
         self.state: PlaygroundState | None = None
         self.goal: str | None = None
@@ -308,6 +316,8 @@ class PlaygroundText(TextEnv):
         else:
             goal_family(goal)  # raises a clear error for a goal outside the grammar
             feasible = options.get("feasible", True)
+        if goal in self.impossible_goals:
+            feasible = False
         self.state = sample_scene(goal, self._rng, self.n_objects, bool(feasible))
         self.goal, self.feasible = goal, bool(feasible)
         self.t, self._done = 0, False

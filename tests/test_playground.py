@@ -144,3 +144,13 @@ def test_checker_fails_with_clear_message_on_broken_envs():
         check_text_env(_BrokenEnv())
     with pytest.raises(ProtocolError, match="non-empty list"):
         check_text_env(_NoActionsEnv())
+
+
+def test_impossible_fraction_makes_a_fixed_goal_subset_never_achievable():
+    env = PlaygroundText(impossible_fraction=0.8)
+    assert abs(len(env.impossible_goals) / len(all_goals("all")) - 0.8) < 0.02
+    assert PlaygroundText(impossible_fraction=0.8).impossible_goals == env.impossible_goals
+    goal = sorted(env.impossible_goals)[0]
+    for seed in range(5):
+        env.reset(seed=seed, options={"goal": goal})
+        assert not env.feasible and bfs_plan(env.state, goal, env.horizon) is None

@@ -1,0 +1,123 @@
+"""Twin Q heads on the policy's ``Scores`` (the same forward pass that scores the actions) with Polyak targets.
+
+Head types: ``token`` (default) — shaped like the LM head, Q(s,a) = b + Σ_l (w[a_{l+1}]·h_l + c[a_{l+1}]) over the
+candidate's tokens (DESIGN: with heads only it learned where a pooled MLP did not; with the critic's gradient in
+the trunk both learn the toy task); ``mlp`` — an MLP on the pooled ``features``.
+``dueling=True`` adds a state value: Q(s,a) = V(s) + A(s,a) − mean_{a'∈A_s} A(s,a'), with V read from the hidden
+state that predicts each candidate's first token (a function of the prompt alone).
+``trunk_grad`` scales the critic's gradient into the shared trunk (0 = heads only; the forward is unchanged); 1 is
+the default because heads-only critics stayed at chance in the learning tests (see ``autotelic.sac``).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+HEAD_TYPES = ("token", "mlp")
+
+
+class _GradScale(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, scale: float) -> Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return grad * ctx.scale, None
+
+
+def grad_scale(x: Tensor, scale: float) -> Tensor:
+    """Identity forward; backward multiplies the gradient by ``scale`` (0 detaches)."""
+    if scale == 0.0:
+        return x.detach()
+    if scale == 1.0:
+        return x
+    return _GradScale.apply(x, scale)
+
+
+def state_features(token_hidden: Tensor, mask: Tensor) -> Tensor:
+    """[B, H] state representation: mean over real candidates of the hidden state predicting the first token."""
+    h0 = token_hidden[:, :, 0, :]                       # [B, A, H]
+    w = mask.to(h0.dtype).unsqueeze(-1)
+    return (h0 * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+def _mlp(inp: int, hidden: int, out: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inp, hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+
+class QHead(nn.Module):
+    """One Q head: raw per-candidate values [B, A] from (token_hidden, token_ids, token_mask) or features."""
+
+    def __init__(self, hidden_size: int, vocab_size: int, head: str = "token", mlp_hidden: int = 256,
+                 dueling: bool = False, init_std: float = 0.02) -> None:
+        super().__init__()
+        if head not in HEAD_TYPES:
+            raise ValueError(f"unknown critic head {head!r}; expected one of {HEAD_TYPES}")
+        self.head, self.dueling = head, dueling
+        if head == "token":
+            self.token_weight = nn.Embedding(vocab_size, hidden_size)   # w[v]: like a row of the LM head
+            self.token_bias = nn.Embedding(vocab_size, 1)               # c[v]
+            nn.init.normal_(self.token_weight.weight, std=init_std)
+            nn.init.zeros_(self.token_bias.weight)
+            self.bias = nn.Parameter(torch.zeros(()))                   # b
+        else:
+            self.mlp = _mlp(hidden_size, mlp_hidden)
+        if dueling:
+            self.value = _mlp(hidden_size, mlp_hidden)
+
+    def forward(self, token_hidden: Tensor, token_ids: Tensor, token_mask: Tensor, features: Tensor,
+                mask: Tensor) -> Tensor:
+        if self.head == "token":
+            w = self.token_weight(token_ids)                            # [B, A, L, H]
+            per_tok = (w * token_hidden).sum(-1) + self.token_bias(token_ids).squeeze(-1)
+            q = (per_tok * token_mask.to(per_tok.dtype)).sum(-1) + self.bias
+        else:
+            q = self.mlp(features).squeeze(-1)                          # [B, A]
+        if self.dueling:
+            m = mask.to(q.dtype)
+            adv_mean = (q * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp_min(1.0)
+            v = self.value(state_features(token_hidden, mask))          # [B, 1]
+            q = v + q - adv_mean
+        return torch.where(mask, q, torch.zeros_like(q))
+
+
+class TwinQCritic(nn.Module):
+    """Two Q heads and their Polyak-averaged targets; ``forward(scores) -> (q1, q2)``, each [B, A], pads 0."""
+
+    def __init__(self, hidden_size: int, vocab_size: int, head: str = "token", mlp_hidden: int = 256,
+                 dueling: bool = False, trunk_grad: float = 1.0, init_std: float = 0.02) -> None:
+        super().__init__()
+        self.q1 = QHead(hidden_size, vocab_size, head, mlp_hidden, dueling, init_std)
+        self.q2 = QHead(hidden_size, vocab_size, head, mlp_hidden, dueling, init_std)
+        self.q1_target = copy.deepcopy(self.q1).requires_grad_(False)
+        self.q2_target = copy.deepcopy(self.q2).requires_grad_(False)
+        self.trunk_grad = float(trunk_grad)
+
+    def online_parameters(self) -> list[nn.Parameter]:
+        return list(self.q1.parameters()) + list(self.q2.parameters())
+
+    @staticmethod
+    def _inputs(scores: Any, scale: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        return (grad_scale(scores.token_hidden, scale), scores.token_ids, scores.token_mask,
+                grad_scale(scores.features, scale), scores.mask)
+
+    def forward(self, scores: Any) -> tuple[Tensor, Tensor]:
+        x = self._inputs(scores, self.trunk_grad)
+        return self.q1(*x), self.q2(*x)
+
+    @torch.no_grad()
+    def target(self, scores: Any) -> tuple[Tensor, Tensor]:
+        x = self._inputs(scores, 0.0)
+        return self.q1_target(*x), self.q2_target(*x)
+
+    @torch.no_grad()
+    def soft_update(self, tau: float) -> None:
+        """θ̄ ← τ θ + (1 − τ) θ̄ for both target heads."""
+        for online, target in ((self.q1, self.q1_target), (self.q2, self.q2_target)):
+            for p, tp in zip(online.parameters(), target.parameters()):
+                tp.lerp_(p, tau)

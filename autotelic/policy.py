@@ -1,0 +1,229 @@
+"""GLAM-style policy: π(a|s) ∝ exp(log p_LM(a | prompt(s))) over each state's admissible actions.
+
+``LMPolicy.score`` runs one batched LM pass (prompt encoded once, see ``autotelic.lm``) and returns ``Scores``:
+
+    seq_logp[b, a] = Σ_l log softmax(logits_l)[t_l]        (sum of token log-probs of candidate a, incl. EOS)
+                     (/ n_tokens if length_normalize) / temperature
+    log_pi[b, a]   = seq_logp[b, a] − logsumexp_{a' ∈ A_b} seq_logp[b, a']   (real candidates only; pads = 0)
+
+GLAM's original code summed raw logits instead of log-softmax token log-probs (fixed in Lamorel PR #38/#51).
+
+Candidate tokens include a final EOS (``LanguageModel.append_eos``), so "Go to" and "Go to lamp" are different
+events. ``token_hidden``/``features`` are float32 whatever the model dtype; the LM's own logits are
+``lm.logits(token_hidden)`` (= LM head of ``lm.output_scale · h``, the scale being d_model^-0.5 for tied T5), which a
+per-token critic head Q = Σ_l w·h_l[t_l] shaped like the LM head can mirror. Dropout makes ``score`` stochastic in
+train mode: tiny models have none; pretrained configs may (T5: 0.1), so call ``.eval()`` where that matters.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .lm import LanguageModel, build_lm
+
+_KEEP_KW = "logits_to_keep"
+
+__all__ = ["Scores", "LMPolicy", "score_naive", "masked_log_softmax", "build_policy"]
+
+
+@dataclass
+class Scores:
+    """Scores of B prompts × A (max) candidates; every [B, A] field is 0 where ``mask`` is False."""
+
+    seq_logp: Tensor      # [B, A] candidate log-prob (length-normalised and /temperature if configured); pads 0.0
+    log_pi: Tensor        # [B, A] log π(a|s) over each state's real candidates; pads 0.0
+    mask: Tensor          # [B, A] bool, True for real candidates
+    features: Tensor      # [B, A, H] float32 mean over candidate-token states (masked mean of token_hidden)
+    token_hidden: Tensor  # [B, A, L, H] float32 LM state at the position predicting candidate token l; pads 0
+    token_ids: Tensor     # [B, A, L] long candidate token l (pad id where masked)
+    token_mask: Tensor    # [B, A, L] bool
+
+    @property
+    def probs(self) -> Tensor:
+        """π(a|s) as [B, A]; each row sums to 1 over real candidates, pads are 0."""
+        return self.log_pi.exp() * self.mask
+
+    @property
+    def entropy(self) -> Tensor:
+        """H(π(·|s)) = −Σ_a π log π per state, [B]."""
+        return -(self.probs * self.log_pi).sum(-1)
+
+    @property
+    def counts(self) -> Tensor:
+        """|A_s| per state, [B] long."""
+        return self.mask.sum(-1)
+
+
+def masked_log_softmax(x: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
+    """log_softmax of ``x`` over entries where ``mask`` is True; masked entries are 0 (never part of the softmax)."""
+    return x.masked_fill(~mask, float("-inf")).log_softmax(dim).masked_fill(~mask, 0.0)
+
+
+def _flatten(prompts: Sequence[str], candidates: Sequence[Sequence[str]]):
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of str, not a single str")
+    if len(prompts) != len(candidates):
+        raise ValueError(f"{len(prompts)} prompts but {len(candidates)} candidate lists")
+    if len(prompts) == 0:
+        raise ValueError("score() needs at least one prompt")
+    flat: list[str] = []
+    owner: list[int] = []
+    col: list[int] = []
+    for i, cands in enumerate(candidates):
+        if isinstance(cands, str):
+            raise TypeError(f"candidates[{i}] must be a list of str, got a str {cands!r}")
+        if len(cands) == 0:
+            raise ValueError(f"candidates[{i}] is empty: prompt {i} ({prompts[i][:80]!r}) has no admissible action")
+        flat.extend(cands)
+        owner.extend([i] * len(cands))
+        col.extend(range(len(cands)))
+    return flat, owner, col
+
+
+class LMPolicy(nn.Module):
+    """Scores every admissible action by the LM's token log-probs; ``act`` samples (or argmaxes) π(a|s)."""
+
+    def __init__(self, lm: LanguageModel, *, length_normalize: bool = False, temperature: float = 1.0,
+                 act_chunk: int = 256):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if act_chunk < 1:
+            raise ValueError(f"act_chunk must be >= 1, got {act_chunk}")
+        self.act_chunk = act_chunk  # prompts per no-grad forward in act() (bounds the per-candidate KV copies)
+        self.lm = lm
+        self.length_normalize = length_normalize
+        self.temperature = float(temperature)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.lm.hidden_size
+
+    @property
+    def vocab_size(self) -> int:
+        return self.lm.vocab_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm.device
+
+    def score(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> Scores:
+        """One batched, differentiable LM pass over all (prompt, candidate) pairs → ``Scores``."""
+        flat, owner, col = _flatten(prompts, candidates)
+        st = self.lm.candidate_states(prompts, flat, owner)
+        tmask = st.token_mask                                        # [N, L]
+        logits = self.lm.logits(st.hidden[tmask])                     # [M, V] only real token positions
+        tgt = st.token_ids[tmask]
+        # log p(t_l | ...) = logit[t_l] − logsumexp(logits)   (log-softmax, not raw logits)
+        tok_lp = logits.gather(-1, tgt.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+        n, width = tmask.shape
+        tok_logp = torch.zeros((n, width), dtype=tok_lp.dtype, device=tok_lp.device)
+        tok_logp = tok_logp.masked_scatter(tmask, tok_lp)
+        seq = tok_logp.sum(-1)                                        # [N]
+        if self.length_normalize:
+            seq = seq / tmask.sum(-1).clamp_min(1)
+        if self.temperature != 1.0:
+            seq = seq / self.temperature
+        b, a = len(prompts), max(len(c) for c in candidates)
+        dev = seq.device
+        rows = st.owner.to(dev)
+        cols = torch.as_tensor(col, dtype=torch.long, device=dev)
+        seq_logp = torch.zeros((b, a), dtype=seq.dtype, device=dev).index_put((rows, cols), seq)
+        mask = torch.zeros((b, a), dtype=torch.bool, device=dev).index_put((rows, cols), torch.ones_like(rows,
+                                                                                                       dtype=torch.bool))
+        log_pi = masked_log_softmax(seq_logp, mask)
+        h = st.hidden.float() * tmask.unsqueeze(-1)                   # [N, L, H], pads zeroed
+        feats = h.sum(1) / tmask.sum(1, keepdim=True).clamp_min(1)    # [N, H]
+        hdim = h.shape[-1]
+        token_hidden = torch.zeros((b, a, width, hdim), dtype=h.dtype, device=dev).index_put((rows, cols), h)
+        features = torch.zeros((b, a, hdim), dtype=h.dtype, device=dev).index_put((rows, cols), feats)
+        token_ids = torch.full((b, a, width), self.lm.pad_id, dtype=torch.long, device=dev)
+        token_ids = token_ids.index_put((rows, cols), st.token_ids)
+        token_mask = torch.zeros((b, a, width), dtype=torch.bool, device=dev).index_put((rows, cols), tmask)
+        return Scores(seq_logp=seq_logp, log_pi=log_pi, mask=mask, features=features, token_hidden=token_hidden,
+                      token_ids=token_ids, token_mask=token_mask)
+
+    @torch.no_grad()
+    def act(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]], greedy: bool = False,
+            generator: torch.Generator | None = None) -> list[int]:
+        """Index of the chosen candidate per prompt: argmax π if ``greedy`` else a sample a ~ π(·|s)."""
+        _flatten(prompts, candidates)  # validate everything before any forward pass
+        out: list[int] = []
+        for i in range(0, len(prompts), self.act_chunk):
+            sc = self.score(prompts[i: i + self.act_chunk], candidates[i: i + self.act_chunk])
+            if greedy:
+                out += sc.log_pi.masked_fill(~sc.mask, float("-inf")).argmax(-1).tolist()
+                continue
+            probs = sc.probs.float()
+            probs = probs.to(generator.device if generator is not None else probs.device)
+            out += torch.multinomial(probs, 1, generator=generator).squeeze(-1).tolist()
+        return out
+
+    def forward(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> Scores:
+        return self.score(prompts, candidates)
+
+
+def build_policy(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, length_normalize: bool = False,
+                 temperature: float = 1.0, **lm_kwargs) -> LMPolicy:
+    """``LMPolicy(build_lm(name, vocabulary, **lm_kwargs))``."""
+    return LMPolicy(build_lm(name, vocabulary, **lm_kwargs), length_normalize=length_normalize,
+                    temperature=temperature)
+
+
+def score_naive(policy: LMPolicy, prompts: Sequence[str], candidates: Sequence[Sequence[str]],
+                batched: bool = False) -> Tensor:
+    """Reference ``seq_logp`` [B, A] from the model's plain forward (no prompt reuse): every (prompt, candidate) pair
+    is run on its own (``batched=False``) or all pairs at once with the prompt repeated (``batched=True``)."""
+    lm = policy.lm
+    core = lm.core
+    flat, owner, col = _flatten(prompts, candidates)
+    p_ids = lm.encode_prompts(prompts)
+    c_ids = lm.encode_candidates(flat)
+    dev = lm.device
+    pairs = [(p_ids[o], c) for o, c in zip(owner, c_ids)]
+    groups = [pairs] if batched else [[p] for p in pairs]
+    values: list[Tensor] = []
+    for group in groups:
+        if lm.is_encoder_decoder:
+            enc = torch.nn.utils.rnn.pad_sequence([torch.tensor(p) for p, _ in group], batch_first=True,
+                                                  padding_value=lm.pad_id).to(dev)
+            enc_mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(p), dtype=torch.long) for p, _ in group],
+                                                       batch_first=True).to(dev)
+            dec = [torch.tensor((lm.decoder_start_id,) + c[:-1]) for _, c in group]
+            dec_in = torch.nn.utils.rnn.pad_sequence(dec, batch_first=True, padding_value=lm.pad_id).to(dev)
+            dec_mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(c), dtype=torch.long) for _, c in group],
+                                                       batch_first=True).to(dev)
+            logits = core(input_ids=enc, attention_mask=enc_mask, decoder_input_ids=dec_in,
+                          decoder_attention_mask=dec_mask, use_cache=False).logits.float()
+            for i, (_, c) in enumerate(group):
+                lp = logits[i, : len(c)].log_softmax(-1)
+                values.append(lp.gather(-1, torch.tensor(c, device=dev).unsqueeze(-1)).sum())
+        else:
+            seqs = [torch.tensor(p + c) for p, c in group]
+            ids = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=lm.pad_id).to(dev)
+            mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(s), dtype=torch.long) for s in seqs],
+                                                   batch_first=True).to(dev)
+            width = max(len(c) for _, c in group)
+            # positions len(p)-1 .. len(p)+len(c)-2 predict the candidate tokens; keep only those logits when the
+            # model supports it (a [B·A, S, V] logits tensor is gigabytes for a 49k vocabulary)
+            keep = torch.stack([(len(p) - 1 + torch.arange(width)).clamp_max(ids.shape[1] - 1) for p, _ in group])
+            if _KEEP_KW in inspect.signature(core.forward).parameters:
+                logits = core(input_ids=ids, attention_mask=mask, use_cache=False,
+                              logits_to_keep=keep.to(dev)).logits.float()
+            else:
+                logits = core(input_ids=ids, attention_mask=mask, use_cache=False).logits
+                logits = logits.gather(1, keep.to(dev)[..., None].expand(-1, -1, logits.shape[-1])).float()
+            for i, (p, c) in enumerate(group):
+                lp = logits[i, : len(c)].log_softmax(-1)
+                values.append(lp.gather(-1, torch.tensor(c, device=dev).unsqueeze(-1)).sum())
+    seq = torch.stack(values)
+    if policy.length_normalize:
+        seq = seq / torch.tensor([len(c) for c in c_ids], device=dev, dtype=seq.dtype)
+    seq = seq / policy.temperature
+    out = torch.zeros((len(prompts), max(len(c) for c in candidates)), dtype=seq.dtype, device=dev)
+    out[torch.tensor(owner, device=dev), torch.tensor(col, device=dev)] = seq
+    return out

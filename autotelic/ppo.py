@@ -1,0 +1,210 @@
+"""PPO baseline (GLAM): clipped policy objective on the LLM scoring policy, a value head on the same forward pass.
+
+On-policy: the learner keeps the episodes it observes until they hold ``rollout_steps`` transitions, then one
+``update`` computes old log-probs and values with the (unchanged) policy, GAE(λ) per episode, and runs
+``epochs`` × minibatches of the clipped objective; the buffer is then emptied. Episodes must come from the current
+policy (sampled, not greedy), so the loop must update before collecting the next rollout.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .critic import grad_scale, state_features
+from .episode import Episode
+from .sac import masked_entropy
+
+
+def gae(rewards: Tensor, values: Tensor, last_value: float | Tensor, terminated: bool, gamma: float,
+        lam: float) -> tuple[Tensor, Tensor]:
+    """GAE(λ) for one episode of T steps: returns (advantages Â_t, value targets Â_t + V(s_t)), each [T].
+
+    δ_t = r_t + γ V(s_{t+1}) − V(s_t), with V(s_T) = ``last_value`` after a truncation and 0 after a termination;
+    Â_t = δ_t + γλ Â_{t+1}.
+    """
+    T = rewards.shape[0]
+    if values.shape[0] != T:
+        raise ValueError(f"need one value per step: {values.shape[0]} values for {T} rewards")
+    v_next = torch.cat([values[1:], torch.as_tensor([0.0 if terminated else float(last_value)],
+                                                    dtype=values.dtype, device=values.device)])
+    delta = rewards + gamma * v_next - values
+    adv = torch.zeros_like(rewards)
+    acc = 0.0
+    for t in range(T - 1, -1, -1):
+        acc = delta[t] + gamma * lam * acc
+        adv[t] = acc
+    return adv, adv + values
+
+
+@dataclass
+class PPOConfig:
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_coef: float = 0.2
+    epochs: int = 4
+    minibatch_size: int = 64
+    rollout_steps: int = 256          # transitions per update
+    lr: float = 3e-4
+    value_lr: float = 1e-3
+    vf_coef: float = 0.5
+    ent_coef: float = 0.01
+    max_grad_norm: float = 0.5
+    normalize_advantages: bool = True
+    target_kl: float | None = None    # stop the epochs early when the approximate KL exceeds it
+    value_trunk_grad: float = 1.0     # scale of the value loss' gradient into the shared trunk
+    value_hidden: int = 256
+
+
+class PPOLearner:
+    """PPO over an ``LMPolicy`` with prompts built by ``prompt_fn(goal, observation)``; a ``Learner``."""
+
+    on_policy = True
+
+    def __init__(self, policy: nn.Module, prompt_fn: Callable[[str, str], str], config: PPOConfig | None = None
+                 ) -> None:
+        self.cfg = cfg = config or PPOConfig()
+        self.policy, self.prompt_fn = policy, prompt_fn
+        device = getattr(policy, "device", torch.device("cpu"))
+        h = policy.hidden_size
+        self.value_head = nn.Sequential(nn.Linear(h, cfg.value_hidden), nn.Tanh(),
+                                        nn.Linear(cfg.value_hidden, 1)).to(device)
+        self.optimizer = torch.optim.Adam([
+            {"params": [p for p in policy.parameters() if p.requires_grad], "lr": cfg.lr},
+            {"params": list(self.value_head.parameters()), "lr": cfg.value_lr}])
+        self._episodes: list[Episode] = []
+        self._steps = 0
+        self.num_updates = 0
+
+    # ------------------------------------------------------------------ Learner protocol
+    def observe(self, episodes: Sequence[Episode]) -> None:
+        for ep in episodes:
+            if not ep.done or len(ep) == 0:
+                raise ValueError("PPO observes finished, non-empty episodes only")
+            ep.validate()
+            self._episodes.append(ep)
+            self._steps += len(ep)
+
+    def ready(self) -> bool:
+        return self._steps >= self.cfg.rollout_steps
+
+    def pending_updates(self) -> int:
+        return 1 if self.ready() else 0
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"policy": self.policy, "value": self.value_head}
+
+    def _value(self, scores: Any) -> Tensor:
+        feats = grad_scale(state_features(scores.token_hidden, scores.mask), self.cfg.value_trunk_grad)
+        return self.value_head(feats).squeeze(-1)
+
+    @torch.no_grad()
+    def _evaluate(self, prompts: list[str], cands: list[list[str]], actions: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(log π(a|s) or empty, V(s)) in chunks of one minibatch, without gradients."""
+        mb = self.cfg.minibatch_size
+        logps, vals = [], []
+        for i in range(0, len(prompts), mb):
+            sc = self.policy.score(prompts[i:i + mb], cands[i:i + mb])
+            vals.append(self._value(sc))
+            if actions is not None:
+                logps.append(sc.log_pi.gather(1, actions[i:i + mb, None].to(sc.log_pi.device)).squeeze(1))
+        return (torch.cat(logps) if logps else torch.empty(0)), torch.cat(vals)
+
+    def update(self, rng: np.random.Generator) -> dict[str, float]:
+        """PPO epochs over every observed episode, then clear them."""
+        cfg = self.cfg
+        if not self._episodes:
+            raise ValueError("PPO update with no observed episodes")
+        prompts, cands, acts, rews, bounds = [], [], [], [], []
+        boot_prompts, boot_cands, boot_eps = [], [], []
+        for k, ep in enumerate(self._episodes):
+            start = len(prompts)
+            for t in range(len(ep)):
+                prompts.append(self.prompt_fn(ep.goal, ep.observations[t]))
+                cands.append(list(ep.admissible[t]))
+            acts.extend(ep.actions)
+            rews.extend(ep.rewards)
+            bounds.append((start, len(prompts)))
+            if not ep.terminated:  # truncated: bootstrap V(s_T)
+                boot_prompts.append(self.prompt_fn(ep.goal, ep.observations[-1]))
+                boot_cands.append(list(ep.admissible[-1]))
+                boot_eps.append(k)
+        device = getattr(self.policy, "device", torch.device("cpu"))
+        actions = torch.tensor(acts, dtype=torch.long, device=device)
+        rewards = torch.tensor(rews, dtype=torch.float32, device=device)
+        old_logp, values = self._evaluate(prompts, cands, actions)
+        last_values = dict(zip(boot_eps, self._evaluate(boot_prompts, boot_cands, None)[1].tolist())) \
+            if boot_prompts else {}
+        advantages = torch.zeros_like(rewards)
+        returns = torch.zeros_like(rewards)
+        for k, (a, b) in enumerate(bounds):
+            ep = self._episodes[k]
+            advantages[a:b], returns[a:b] = gae(rewards[a:b], values[a:b], last_values.get(k, 0.0), ep.terminated,
+                                                cfg.gamma, cfg.gae_lambda)
+
+        n = len(prompts)
+        sums: dict[str, float] = {}
+        count = 0
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        stop = False
+        for _ in range(cfg.epochs):
+            perm = rng.permutation(n)
+            for i in range(0, n, cfg.minibatch_size):
+                idx = perm[i:i + cfg.minibatch_size].tolist()
+                it = torch.tensor(idx, dtype=torch.long, device=device)
+                sc = self.policy.score([prompts[j] for j in idx], [cands[j] for j in idx])
+                new_logp = sc.log_pi.gather(1, actions[it, None]).squeeze(1)
+                log_ratio = new_logp - old_logp[it]
+                ratio = log_ratio.exp()
+                adv = advantages[it]
+                if cfg.normalize_advantages and len(idx) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                # L^CLIP = −E[min(ρ Â, clip(ρ, 1−ε, 1+ε) Â)]
+                pg_loss = -torch.min(ratio * adv, ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef) * adv).mean()
+                v_loss = 0.5 * ((self._value(sc) - returns[it]) ** 2).mean()
+                entropy = masked_entropy(sc.log_pi, sc.mask).mean()
+                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    approx_kl = float(((ratio - 1) - log_ratio).mean())
+                    clipfrac = float(((ratio - 1).abs() > cfg.clip_coef).float().mean())
+                for key, v in (("losses/policy", pg_loss.item()), ("losses/value", v_loss.item()),
+                               ("losses/entropy", entropy.item()), ("charts/approx_kl", approx_kl),
+                               ("charts/clipfrac", clipfrac)):
+                    sums[key] = sums.get(key, 0.0) + v
+                count += 1
+                if cfg.target_kl is not None and approx_kl > cfg.target_kl:
+                    stop = True
+                    break
+            if stop:
+                break
+        var_y = float(returns.var()) if n > 1 else 0.0
+        explained = float("nan") if var_y == 0 else 1.0 - float((returns - values).var()) / var_y
+        metrics = {k: v / count for k, v in sums.items()}
+        metrics.update({"charts/explained_variance": explained, "charts/value_mean": float(values.mean()),
+                        "charts/return_mean": float(returns.mean()), "charts/rollout_steps": float(n)})
+        self._episodes, self._steps = [], 0
+        self.num_updates += 1
+        return metrics
+
+    # ------------------------------------------------------------------ checkpoint
+    def state_dict(self) -> dict[str, Any]:
+        """Policy, value head, optimiser, counters and the episodes collected since the last update (they were
+        collected with the saved policy, so a resumed run updates on exactly what an uninterrupted one would)."""
+        return {"config": asdict(self.cfg), "policy": self.policy.state_dict(), "value": self.value_head.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "num_updates": self.num_updates,
+                "episodes": [ep.to_dict() for ep in self._episodes]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.value_head.load_state_dict(state["value"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.num_updates = int(state["num_updates"])
+        self._episodes = [Episode.from_dict(d) for d in state.get("episodes", [])]
+        self._steps = sum(len(ep) for ep in self._episodes)

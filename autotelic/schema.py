@@ -1,0 +1,148 @@
+"""The training config schema: nested dataclasses that omegaconf fills from YAML and ``key=value`` overrides."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from .ppo import PPOConfig
+from .prompt import DEFAULT_TEMPLATE
+from .sac import SACConfig
+
+LEARNERS = ("sac", "ppo")
+
+
+@dataclass
+class EnvConfig:
+    """Which env (a Gymnasium id or a dotted path ``module:Class``), its kwargs, and how many run in lockstep."""
+
+    id: str = "autotelic/PlaygroundText-v0"
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    n_envs: int = 16
+    eval_split: str = "test"  # held-out goals: env.all_goals(eval_split) when the env has it
+
+    def validate(self) -> None:
+        if self.n_envs < 1:
+            raise ValueError(f"n_envs must be >= 1, got {self.n_envs}")
+
+
+@dataclass
+class ModelConfig:
+    """The language model: ``tiny`` (default, offline), ``tiny-causal``, ``smollm2-135m``, or a hub name/path."""
+
+    name: str = "tiny"
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to autotelic.lm.build_lm (sizes, lora_r, dtype)
+    length_normalize: bool = False
+    temperature: float = 1.0
+
+    def validate(self) -> None:
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+
+@dataclass
+class PromptConfig:
+    template: str = DEFAULT_TEMPLATE
+
+
+@dataclass
+class HERConfig:
+    """Hindsight relabelling at sample time: strategy, k relabelled per original (fraction k/(k+1)), n-step, γ."""
+
+    strategy: str = "future"
+    k: float = 4.0
+    n_step: int = 3
+    gamma: float = 0.99
+
+    def validate(self) -> None:
+        if self.strategy not in ("future", "final", "episode", "achieved"):
+            raise ValueError(f"strategy must be future|final|episode|achieved, got {self.strategy!r}")
+        if self.k < 0:
+            raise ValueError(f"k must be >= 0 (0 disables HER), got {self.k}")
+        if self.n_step < 1:
+            raise ValueError(f"n_step must be >= 1, got {self.n_step}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+
+
+@dataclass
+class ReplayConfig:
+    capacity: int = 100_000  # transitions
+
+    def validate(self) -> None:
+        if self.capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {self.capacity}")
+
+
+@dataclass
+class CurriculumConfig:
+    """A registered curriculum name (uniform, lp, novelty, frontier, mixture) or a dotted path to a user class."""
+
+    name: str = "lp"
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    seeds: List[str] = field(default_factory=list)  # goals given by the user before any discovery
+    seed_env_goals: bool = False  # also seed every goal of env.all_goals() (e.g. to compare curricula on a
+    #                               goal space that is mostly impossible, as in MAGELLAN)
+
+
+@dataclass
+class GraphConfig:
+    window: int = 20
+    mastery_threshold: float = 0.8
+    lp_mode: str = "window"
+
+    def validate(self) -> None:
+        if self.window < 2:
+            raise ValueError(f"window must be >= 2, got {self.window}")
+        if not 0.0 < self.mastery_threshold <= 1.0:
+            raise ValueError(f"mastery_threshold must be in (0, 1], got {self.mastery_threshold}")
+
+
+@dataclass
+class LoopConfig:
+    """Budget and schedules, all in env steps (one rollout step of n envs counts n)."""
+
+    total_env_steps: int = 20_000
+    update_every: int = 16       # run the learner's pending updates every this many env steps
+    log_every: int = 1_000
+    eval_every: int = 5_000      # 0 disables periodic evaluation
+    eval_goals: int = 24         # discovered goals evaluated (a seeded sample when more are known)
+    eval_repeats: int = 1
+    checkpoint_every: int = 10_000  # 0: only at the end (and on Ctrl-C)
+    snapshot_every: int = 10_000    # goal-graph snapshots (JSON); 0: only at the end
+    progress: bool = True
+
+    def validate(self) -> None:
+        for k in ("total_env_steps", "update_every", "log_every"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+        for k in ("eval_every", "checkpoint_every", "snapshot_every", "eval_goals"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved resolved as ``config.yaml`` in the run directory."""
+
+    name: str = "default"
+    seed: int = 0
+    runs_dir: str = "runs"
+    learner: str = "sac"
+    torch_threads: int = 0  # 0: leave torch's default
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    sac: SACConfig = field(default_factory=SACConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    her: HERConfig = field(default_factory=HERConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    run_dir: Optional[str] = None  # default: <runs_dir>/<name>
+
+    def validate(self) -> None:
+        if self.learner not in LEARNERS:
+            raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
+        if self.torch_threads < 0:
+            raise ValueError(f"torch_threads must be >= 0, got {self.torch_threads}")
