@@ -273,8 +273,32 @@ def _run_validate(obj: Any, path: str) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 # Public API
 # ----------------------------------------------------------------------------------------------------------------
+def _yaml_chain(path: str | os.PathLike | None, seen: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+    """The YAML file at ``path`` preceded by the files it extends: a top-level ``base: other.yaml`` key (relative
+    to the file's folder) loads that file first, so a config only states what differs from its base."""
+    if path is None:
+        return []
+    real = os.path.realpath(path)
+    if real in seen:
+        raise ConfigError(f"config files extend each other in a cycle: {' -> '.join(seen + (real,))}")
+    data = _load_yaml_file(path)
+    if data is None:
+        return []
+    if not isinstance(data, dict) or "base" not in data:
+        return [(str(path), data)]
+    data = dict(data)
+    base = data.pop("base")
+    if not isinstance(base, str):
+        raise ConfigError(f"'base' in {path} must be a YAML file name, got {base!r}")
+    base_path = os.path.join(os.path.dirname(str(path)), base)
+    if not os.path.isfile(base_path):
+        raise ConfigError(f"'base: {base}' in {path}: no such file {base_path}")
+    return _yaml_chain(base_path, seen + (real,)) + [(str(path), data)]
+
+
 def load_config(schema_cls: type[T], path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> T:
-    """Build a ``schema_cls`` instance from defaults, the YAML file at ``path`` and ``key=value`` overrides."""
+    """Build a ``schema_cls`` instance from defaults, the YAML file at ``path`` (after the files it extends with
+    ``base:``) and ``key=value`` overrides."""
     if not (isinstance(schema_cls, type) and dataclasses.is_dataclass(schema_cls)):
         raise TypeError(f"schema_cls must be a dataclass type, got {schema_cls!r}")
     if isinstance(overrides, str):
@@ -282,10 +306,8 @@ def load_config(schema_cls: type[T], path: str | os.PathLike | None = None, over
     cfg = OmegaConf.structured(schema_cls)
 
     assignments: list[_Assignment] = []
-    if path is not None:
-        data = _load_yaml_file(path)
-        if data is not None:
-            _flatten(schema_cls, (), data, f" (in {path})", assignments)
+    for file, data in _yaml_chain(path):
+        _flatten(schema_cls, (), data, f" (in {file})", assignments)
     for text in overrides:
         key, raw = parse_override(text)
         source = f" (from override {text!r})"

@@ -215,3 +215,16 @@ def test_dict_of_sections_checks_entry_keys(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown config key 'envs.a.num_env'.*valid keys under 'envs.a'"):
         load_config(MultiEnv, None, ["envs.a.num_env=3"])
     assert load_config(MultiEnv, save_config(cfg, tmp_path / "saved.yaml"), []) == cfg
+
+
+def test_yaml_base_key_extends_another_file(tmp_path):
+    from autotelic.schema import TrainConfig
+    (tmp_path / "parent.yaml").write_text("seed: 7\nsac:\n  batch_size: 48\n  actor_lr: 0.01\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "child.yaml").write_text("base: ../parent.yaml\nsac:\n  batch_size: 16\n")
+    cfg = load_config(TrainConfig, sub / "child.yaml", ["seed=3"])
+    assert (cfg.seed, cfg.sac.batch_size, cfg.sac.actor_lr) == (3, 16, 0.01)
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(TrainConfig, tmp_path / "loop.yaml")
