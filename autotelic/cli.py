@@ -70,27 +70,30 @@ def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
 
 def _train(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .loop import AutotelicLoop
+    from .distributed import loop_class
     from .schema import TrainConfig
 
+    loop_cls = loop_class()  # [distributed] DistributedLoop under accelerate launch / torchrun with N > 1
     if args.resume:
         config, overrides = _split_args(args.items)
         if config is not None:
             raise ValueError("--resume takes the run directory's own config; give only key=value overrides")
-        loop = AutotelicLoop.resume(args.resume, overrides)
-        print(f"resuming {loop.run_dir} at env step {loop.env_steps}", file=sys.stderr)
+        loop = loop_cls.resume(args.resume, overrides)
+        if getattr(loop, "is_main", True):
+            print(f"resuming {loop.run_dir} at env step {loop.env_steps}", file=sys.stderr)
     else:
         config, overrides = _split_args(args.items)
         cfg = load_config(TrainConfig, _find_config(config or "default"), overrides)
-        loop = AutotelicLoop(cfg)
-        if (loop.run_dir / "checkpoints").is_dir() and any((loop.run_dir / "checkpoints").iterdir()) \
-                and not args.overwrite:
+        loop = loop_cls(cfg)
+        if not args.overwrite and (loop.run_dir / "checkpoints").is_dir() \
+                and any((loop.run_dir / "checkpoints").iterdir()):
             raise ValueError(f"{loop.run_dir} already holds a run: use --resume {loop.run_dir}, another name=..., "
                              "or --overwrite")
-        if args.overwrite and loop.run_dir.exists():
+        if args.overwrite and loop.run_dir.exists() and getattr(loop, "is_main", True):  # [distributed] rank 0
             shutil.rmtree(loop.run_dir)
     row = loop.run()
-    print(_summary(loop.run_dir, row))
+    if getattr(loop, "is_main", True):
+        print(_summary(loop.run_dir, row))
     return 0
 
 
@@ -102,10 +105,12 @@ def _summary(run_dir: Path, row: dict[str, float]) -> str:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .loop import AutotelicLoop
+    from .distributed import loop_class
 
-    loop = AutotelicLoop.resume(args.run_dir, [f"loop.eval_goals={args.goals}", f"loop.eval_repeats={args.repeats}"])
+    loop = loop_class().resume(args.run_dir, [f"loop.eval_goals={args.goals}", f"loop.eval_repeats={args.repeats}"])
     res = loop.evaluate()
+    if not getattr(loop, "is_main", True):  # [distributed] rank 0 evaluates and writes
+        return 0
     for k, v in sorted(res.items()):
         print(f"{k:32s} {v:.3f}")
     out = Path(args.run_dir) / "eval.json"

@@ -6,7 +6,6 @@ graph.observe, curriculum.update, learner.observe -> learner updates -> metrics,
 from __future__ import annotations
 
 import collections
-import importlib
 import json
 import time
 from pathlib import Path
@@ -31,28 +30,12 @@ from .replay import EpisodeReplay
 from .rng import get_rng_state, seed_everything, set_rng_state
 from .rollout import Rollout
 from .sac import SACLearner
-from .schema import EnvConfig, TrainConfig
+from .schema import TrainConfig
+from .workers import make_env, make_envs, pipelined  # [workers] make_env moved there: worker processes skip torch
 
 CHECKPOINT_KEYS = ("step", "learner", "graph", "curriculum", "rollout", "rng", "loop")
 TIMING_METRICS = ("charts/sps", "charts/updates_per_s", "charts/wall_time")
 RECENT = 100  # training episodes in the rolling success rate
-
-
-def make_env(cfg: EnvConfig) -> Any:
-    """An env from a Gymnasium id (``autotelic/PlaygroundText-v0``) or a dotted path ``package.module:Class``."""
-    if ":" in cfg.id and "/" not in cfg.id.split(":")[0]:
-        mod, _, attr = cfg.id.partition(":")
-        try:
-            cls = getattr(importlib.import_module(mod), attr)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"cannot load env {cfg.id!r}: {e}") from e
-        return cls(**cfg.kwargs)
-    import gymnasium as gym
-
-    try:
-        return gym.make(cfg.id, **cfg.kwargs)
-    except gym.error.Error as e:
-        raise ValueError(f"cannot make env {cfg.id!r}: {e}") from e
 
 
 def _crossed(before: int, now: int, every: int) -> bool:
@@ -69,7 +52,7 @@ class AutotelicLoop:
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
         self.rng = seed_everything(cfg.seed)
-        self.envs = [make_env(cfg.env) for _ in range(cfg.env.n_envs)]
+        self.envs = make_envs(cfg.env)  # [workers] in this process, or one worker process per env
         self.eval_envs = [make_env(cfg.env) for _ in range(min(cfg.env.n_envs, 16))]
         base = getattr(self.envs[0], "unwrapped", self.envs[0])
         self.prompt = PromptBuilder(template=cfg.prompt.template)
@@ -85,8 +68,8 @@ class AutotelicLoop:
                 raise ValueError(f"curriculum.seed_env_goals needs an env with all_goals(); {cfg.env.id} has none")
             self.graph.seed(base.all_goals())
         self.curriculum = make_curriculum(cfg.curriculum.name, **cfg.curriculum.kwargs)
-        self.heldout_goals: list[str] = list(getattr(base, "all_goals", lambda split: [])(cfg.env.eval_split)) \
-            if hasattr(base, "all_goals") else []
+        env_goals = getattr(base, "all_goals", None)
+        self.heldout_goals: list[str] = list(env_goals(cfg.env.eval_split)) if env_goals else []
         self.learner: Learner = self._make_learner(base)
         self.rollout = Rollout(self.envs, self.prompt, self._next_goal, seed=cfg.seed)
         self.env_steps = 0
@@ -136,7 +119,7 @@ class AutotelicLoop:
         """One rollout step of every env, bookkeeping of finished episodes, and the learner's pending updates."""
         before = self.env_steps
         self.policy.eval()
-        finished = self.rollout.step(self._act)
+        finished = self.rollout.step(pipelined(self._act, self.envs))  # [workers] workers step in parallel
         self.env_steps = self.rollout.env_steps
         for ep in finished:
             self._on_episode(ep)
@@ -191,15 +174,24 @@ class AutotelicLoop:
         self._t_log, self._steps_log, self._updates_log, self._update_time = now, self.env_steps, self._updates(), 0.0
         return row
 
+    # [distributed] hooks that autotelic.distributed.DistributedLoop overrides (rank 0 writes; stop together)
+    def _open_outputs(self, resume_step: int | None) -> Any:
+        """Create the run directory, write the resolved config and open the metric logger."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.run_dir / "config.yaml")
+        return MetricLogger(self.run_dir, resume_step=resume_step)
+
+    def _stop_requested(self, interrupt: ckpt.InterruptFlag) -> bool:
+        """Whether Ctrl-C asked the run to stop."""
+        return interrupt.requested
+
     def _updates(self) -> int:
         return int(getattr(self.learner, "num_updates", 0))
 
     def run(self) -> dict[str, float]:
         """Train until the budget is spent (or Ctrl-C, which checkpoints first); write pictures; return last row."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(self.cfg, self.run_dir / "config.yaml")
         resume_step = self.env_steps if self.env_steps else None
-        self.logger = MetricLogger(self.run_dir, resume_step=resume_step)
+        self.logger = self._open_outputs(resume_step)
         lc = self.cfg.loop
         self._t0 = self._t_log = time.perf_counter()
         self._steps_log, self._updates_log, self._update_time = self.env_steps, self._updates(), 0.0
@@ -208,7 +200,7 @@ class AutotelicLoop:
         try:
             with ckpt.graceful_interrupt("Ctrl-C: saving a checkpoint, then stopping "
                                          "(press again to stop at once)") as interrupt:
-                while self.env_steps < lc.total_env_steps and not interrupt.requested:
+                while self.env_steps < lc.total_env_steps and not self._stop_requested(interrupt):
                     before = self.env_steps
                     self.train_iteration()
                     now = self.env_steps
@@ -228,7 +220,7 @@ class AutotelicLoop:
                         self.save()
                     if bar is not None:
                         bar.update(now - before)
-                if interrupt.requested:
+                if self._stop_requested(interrupt):
                     self.save()
                     return last
             self.save()
@@ -271,6 +263,9 @@ class AutotelicLoop:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         ckpt.validate_state(state, CHECKPOINT_KEYS)
+        from .distributed import check_world_size  # [distributed] a checkpoint of N processes resumes with N
+
+        check_world_size(state, 1)
         self.learner.load_state_dict(state["learner"])
         self.graph.load_state_dict(state["graph"])
         self.curriculum.load_state_dict(state["curriculum"])

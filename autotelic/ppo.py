@@ -78,6 +78,7 @@ class PPOLearner:
         self._episodes: list[Episode] = []
         self._steps = 0
         self.num_updates = 0
+        self.dist: Any = None  # [distributed] autotelic.distributed.Collectives: averages gradients over processes
 
     # ------------------------------------------------------------------ Learner protocol
     def observe(self, episodes: Sequence[Episode]) -> None:
@@ -146,13 +147,15 @@ class PPOLearner:
                                                 cfg.gamma, cfg.gae_lambda)
 
         n = len(prompts)
+        # [distributed] every process runs the same number of minibatches: each uses min_r n_r of its transitions
+        n_used = n if self.dist is None else self.dist.min_int(n)
         sums: dict[str, float] = {}
         count = 0
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         stop = False
         for _ in range(cfg.epochs):
-            perm = rng.permutation(n)
-            for i in range(0, n, cfg.minibatch_size):
+            perm = rng.permutation(n)[:n_used]
+            for i in range(0, n_used, cfg.minibatch_size):
                 idx = perm[i:i + cfg.minibatch_size].tolist()
                 it = torch.tensor(idx, dtype=torch.long, device=device)
                 sc = self.policy.score([prompts[j] for j in idx], [cands[j] for j in idx])
@@ -169,10 +172,14 @@ class PPOLearner:
                 loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if self.dist is not None:  # [distributed] mean gradient over processes before clipping
+                    self.dist.average_gradients(params)
                 nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                 self.optimizer.step()
                 with torch.no_grad():
                     approx_kl = float(((ratio - 1) - log_ratio).mean())
+                    if self.dist is not None:  # [distributed] the early stop must agree across processes
+                        approx_kl = self.dist.mean_float(approx_kl)
                     clipfrac = float(((ratio - 1).abs() > cfg.clip_coef).float().mean())
                 for key, v in (("losses/policy", pg_loss.item()), ("losses/value", v_loss.item()),
                                ("losses/entropy", entropy.item()), ("charts/approx_kl", approx_kl),

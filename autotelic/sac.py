@@ -144,6 +144,7 @@ class SACLearner:
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
         self.num_updates = 0
         self._credit = 0.0
+        self.dist: Any = None  # [distributed] autotelic.distributed.Collectives: averages gradients over processes
 
     # ------------------------------------------------------------------ Learner protocol
     def observe(self, episodes: Sequence[Episode]) -> None:
@@ -211,6 +212,9 @@ class SACLearner:
         self.actor_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
         (critic_loss + actor_loss).backward()
+        if self.dist is not None:  # [distributed] mean gradient over processes before clipping, as DDP would
+            self.dist.average_gradients(self.critic.online_parameters()
+                                        + [p for g in self.actor_opt.param_groups for p in g["params"]])
         critic_gn = nn.utils.clip_grad_norm_(self.critic.online_parameters(), cfg.max_grad_norm)
         actor_gn = nn.utils.clip_grad_norm_([p for g in self.actor_opt.param_groups for p in g["params"]],
                                             cfg.max_grad_norm)
@@ -223,6 +227,8 @@ class SACLearner:
             alpha_loss = sac_alpha_loss(self.log_alpha, entropy, h_target)
             self.alpha_opt.zero_grad(set_to_none=True)
             alpha_loss.backward()
+            if self.dist is not None:  # [distributed] one α for every process
+                self.dist.average_gradients([self.log_alpha])
             self.alpha_opt.step()
         with torch.no_grad():
             self.log_alpha.clamp_(min=math.log(cfg.alpha_min))

@@ -19,10 +19,14 @@ class EnvConfig:
     kwargs: Dict[str, Any] = field(default_factory=dict)
     n_envs: int = 16
     eval_split: str = "test"  # held-out goals: env.all_goals(eval_split) when the env has it
+    workers: str = "inline"   # [workers] "inline" (this process) or "subprocess" (one process per env; see
+    #                           autotelic.workers: for envs whose step is expensive)
 
     def validate(self) -> None:
         if self.n_envs < 1:
             raise ValueError(f"n_envs must be >= 1, got {self.n_envs}")
+        if self.workers not in ("inline", "subprocess"):
+            raise ValueError(f"workers must be inline|subprocess, got {self.workers!r}")
 
 
 @dataclass
