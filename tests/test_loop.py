@@ -1,6 +1,5 @@
 """The autotelic loop end to end: exact resume, corrupt-checkpoint fallback, user plug-ins, clear CLI errors."""
 import json
-import sys
 from pathlib import Path
 
 import pytest

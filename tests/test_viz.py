@@ -11,23 +11,10 @@ import pytest
 from matplotlib import image as mpimg
 
 from autotelic import viz
-from autotelic.episode import Episode
 from autotelic.graph import GoalGraph
+from episodes import make_episode
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def make_episode(goal: str, new_per_step: list[list[str]], success: bool) -> Episode:
-    achieved, cur = [], frozenset()
-    for new in new_per_step:
-        cur = cur | frozenset(new)
-        achieved.append(cur)
-    T = len(new_per_step)
-    rewards = [0.0] * T
-    if success:
-        rewards[-1] = 1.0
-    return Episode(goal=goal, observations=["o"] * (T + 1), admissible=[("a",)] * (T + 1), actions=[0] * T,
-                   rewards=rewards, achieved=achieved, terminated=success, truncated=not success)
 
 
 def big_graph(n_objects: int = 18, episodes: int = 1500, seed: int = 0) -> GoalGraph:
