@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
-                    pyplot, quiet_overrides, series, table, train, write_json)
+                    pyplot, quiet_overrides, save_figure, series, table, train, write_json)
 
 import torch  # noqa: E402
 
@@ -154,11 +154,7 @@ def plot(results: dict[str, Any], path: Path, title: str) -> Path:
     bx.set_xticks([i + 0.4 - width / 2 for i in range(len(FAMILIES))], FAMILIES)
     bx.set(ylabel="mastered at the end (greedy eval, mean)", title="per family")
     bx.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config, pyplot,  # noqa: E402
-                    quiet_overrides, table, train, write_json)
+                    quiet_overrides, save_figure, table, train, write_json)
 
 from autotelic.loop import AutotelicLoop  # noqa: E402
 
@@ -137,11 +137,7 @@ def plot(res: dict[str, Any], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.barh(keys, [100 * fr[k] for k in keys], color=["tab:blue" if k in MODEL else "tab:orange" for k in keys])
     ax.set(xlabel="% of wall time (blue: model forward/backward)", title=title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
-                    pyplot, quiet_overrides, series, steps_to_reach, table, train, write_json)
+                    pyplot, quiet_overrides, save_figure, series, steps_to_reach, table, train, write_json)
 
 from autotelic.envs.playground import all_goals, goal_family  # noqa: E402
 from autotelic.lm import build_lm  # noqa: E402
@@ -139,11 +139,7 @@ def plot(results: dict[str, Any], path: Path, title: str) -> Path:
         ax.axhline(lv, color="grey", lw=0.8, ls="--")
     ax.set(xlabel="env steps", ylabel="training success (last 100 episodes)", ylim=(0, 1.02), title=title)
     ax.legend(loc="upper right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config, pyplot,  # noqa: E402
-                    quiet_overrides, table, train, write_json)
+                    quiet_overrides, save_figure, table, train, write_json)
 
 NAME = "throughput"
 ENVS = (1, 4, 16, 32)
@@ -79,11 +79,7 @@ def plot(results: list[dict], path: Path) -> Path:
     ax.set_xticks([r["n_envs"] for r in results if r["mode"] == "acting"],
                   [str(r["n_envs"]) for r in results if r["mode"] == "acting"])
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
