@@ -15,22 +15,19 @@ def evaluate_goals(envs: Sequence[Any], act: ActFn, prompt_fn: PromptFn, goals: 
     results: dict[str, list[bool]] = {g: [] for g in goals}
     n = min(len(envs), len(queue))
     pending = list(reversed(queue))
-    # env i gets the next queued goal; None marks an idle env once the queue is empty
-    assigned = [pending.pop() for _ in range(n)]
-    rollout = Rollout(envs[:n], prompt_fn, lambda i: assigned[i], seed=seed)
     active = [True] * n
 
-    def next_goal(i: int) -> str | None:
+    def next_goal(i: int) -> str:
+        """The next queued goal; once the queue is empty env i goes idle (its later episodes are ignored)."""
         if pending:
-            assigned[i] = pending.pop()
-            return assigned[i]
+            return pending.pop()
         active[i] = False
-        return assigned[i]  # keeps the env busy on a finished goal; its episodes are ignored
-    rollout.next_goal = next_goal
+        return queue[-1]
+
+    rollout = Rollout(envs[:n], prompt_fn, next_goal, seed=seed)
     while any(active):
         was_active = list(active)
         for i, ep in rollout.step_indexed(act):
             if was_active[i]:
                 results[ep.goal].append(ep.success)
     return {g: sum(r) / len(r) for g, r in results.items() if r}
-
