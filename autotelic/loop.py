@@ -62,13 +62,13 @@ class AutotelicLoop:
                                              temperature=cfg.model.temperature, **cfg.model.kwargs)
         self.graph = GoalGraph(window=cfg.graph.window, mastery_threshold=cfg.graph.mastery_threshold,
                                lp_mode=cfg.graph.lp_mode)
+        env_goals = getattr(base, "all_goals", None)
         self.graph.seed(cfg.curriculum.seeds)
         if cfg.curriculum.seed_env_goals:
-            if not hasattr(base, "all_goals"):
+            if env_goals is None:
                 raise ValueError(f"curriculum.seed_env_goals needs an env with all_goals(); {cfg.env.id} has none")
-            self.graph.seed(base.all_goals())
+            self.graph.seed(env_goals())
         self.curriculum = make_curriculum(cfg.curriculum.name, **cfg.curriculum.kwargs)
-        env_goals = getattr(base, "all_goals", None)
         self.heldout_goals: list[str] = list(env_goals(cfg.env.eval_split)) if env_goals else []
         self.learner: Learner = self._make_learner(base)
         self.rollout = Rollout(self.envs, self.prompt, self._next_goal, seed=cfg.seed)
@@ -78,6 +78,7 @@ class AutotelicLoop:
         self.recent_len: collections.deque[int] = collections.deque(maxlen=RECENT)
         self.timeline: list[dict[str, int]] = []
         self._pending: dict[str, list[float]] = {}
+        self._update_time = 0.0  # seconds spent in learner updates since the last log row
         self.logger: MetricLogger | None = None
 
     # ------------------------------------------------------------------ construction
