@@ -128,15 +128,9 @@ def _graph(args: argparse.Namespace) -> int:
     state, path = load_latest_checkpoint(run_dir)
     graph = GoalGraph.from_state_dict(state["graph"])
     out = Path(args.out or run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    viz.render_png(graph, out / "graph.png")
-    viz.render_html(graph, out / "graph.html")
-    graph.to_graphml(out / "graph.graphml")
-    graph.to_json(out / "graph.json")
-    timeline = state["loop"].get("timeline") or viz.history_from_graph(graph)
-    viz.render_timeline(timeline, out / "timeline.png")
+    written = viz.render_all(graph, out, state["loop"].get("timeline"))
     print(f"{len(graph.discovered())} goals discovered, {len(graph.mastered())} mastered (from {path.name}); "
-          f"wrote graph.png, graph.html, graph.graphml, graph.json, timeline.png to {out}")
+          f"wrote {', '.join(written)} to {out}")
     return 0
 
 

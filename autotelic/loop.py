@@ -244,14 +244,10 @@ class AutotelicLoop:
         return path
 
     def render(self) -> None:
-        """Draw the goal graph (PNG, HTML, GraphML) and the discovery timeline into the run directory."""
+        """Draw the goal graph (PNG, HTML, GraphML, JSON) and the discovery timeline into the run directory."""
         from . import viz
 
-        viz.render_png(self.graph, self.run_dir / "graph.png")
-        viz.render_html(self.graph, self.run_dir / "graph.html")
-        self.graph.to_graphml(self.run_dir / "graph.graphml")
-        if self.timeline:
-            viz.render_timeline(self.timeline, self.run_dir / "timeline.png")
+        viz.render_all(self.graph, self.run_dir, self.timeline)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

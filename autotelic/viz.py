@@ -17,6 +17,7 @@ import html
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -453,3 +454,19 @@ def render_timeline(history: Iterable[dict[str, Any]] | GoalGraph, path: str | o
         ax.set_xlim(min(steps), max(steps) if max(steps) > min(steps) else min(steps) + 1)
     ax.set_title("goal discovery and mastery")
     fig.savefig(os.fspath(path), format="png", bbox_inches="tight")
+
+
+def render_all(graph: GoalGraph, out: str | os.PathLike, history: Iterable[dict[str, Any]] | None = None
+               ) -> list[str]:
+    """Write graph.png, graph.html, graph.graphml, graph.json and timeline.png into ``out``; return the names.
+
+    The timeline uses ``history`` (the loop's logged counts) when given, else what the graph itself can rebuild.
+    """
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    render_png(graph, folder / "graph.png")
+    render_html(graph, folder / "graph.html")
+    graph.to_graphml(folder / "graph.graphml")
+    graph.to_json(folder / "graph.json")
+    render_timeline(list(history) if history else graph, folder / "timeline.png")
+    return ["graph.png", "graph.html", "graph.graphml", "graph.json", "timeline.png"]
