@@ -15,6 +15,7 @@ import torch
 
 from autotelic.envs.base import TextEnv, TextEnvError
 from autotelic.episode import Episode
+from autotelic.evaluate import evaluate_goals
 
 OBJECTS = ("apple", "ball", "cup", "key", "lamp", "book", "pen", "hat", "shoe", "box", "bell", "coin")
 
@@ -117,13 +118,9 @@ def policy_act(policy: Any, greedy: bool, generator: torch.Generator | None = No
 
 def success_rate(envs: list[ToyGraspEnv], act: ActFn, prompt_fn: Callable[[str, str], str], repeats: int = 1
                  ) -> float:
-    """Mean success over every goal of the env, ``repeats`` episodes each."""
-    goals = list(envs[0].goals) * repeats
-    wins = 0
-    for i in range(0, len(goals), len(envs)):
-        chunk = goals[i:i + len(envs)]
-        wins += sum(ep.success for ep in collect(envs[:len(chunk)], act, prompt_fn, chunk))
-    return wins / len(goals)
+    """Mean success over every goal of the env, ``repeats`` episodes each (the loop's own greedy evaluation)."""
+    per_goal = evaluate_goals(envs, act, prompt_fn, envs[0].goals, repeats=repeats)
+    return float(np.mean(list(per_goal.values())))
 
 
 def optimal_q(env: ToyGraspEnv, goal: str, gamma: float) -> dict[tuple[str | None, str | None], dict[str, float]]:
