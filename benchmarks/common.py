@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from autotelic.config import load_config
+from autotelic.evaluate import evaluate_goals
 from autotelic.loop import AutotelicLoop
 from autotelic.metrics import read_metrics
 from autotelic.schema import TrainConfig
@@ -139,6 +140,20 @@ def train(cfg: TrainConfig, loop: AutotelicLoop | None = None) -> RunResult:
     return RunResult(loop.run_dir, read_metrics(loop.run_dir), wall, loop, dict(summary))
 
 
+def greedy_success(loop: AutotelicLoop, goals: list[str], repeats: int, seed: int) -> dict[str, float]:
+    """Greedy success rate per goal over ``repeats`` seeded episodes, with the loop's evaluation envs and prompts."""
+    if not goals:
+        return {}
+    was_training = loop.policy.training
+    loop.policy.eval()
+    try:
+        with torch.no_grad():
+            return evaluate_goals(loop.eval_envs, lambda p, c: loop.policy.act(p, c, greedy=True), loop.prompt,
+                                  goals, repeats=repeats, seed=seed + 10_007)
+    finally:
+        loop.policy.train(was_training)
+
+
 def series(rows: Iterable[dict], key: str) -> tuple[list[int], list[float]]:
     """(steps, values) of the rows that hold ``key``."""
     steps, values = [], []
@@ -155,6 +170,34 @@ def steps_to_reach(steps: Sequence[int], values: Sequence[float], threshold: flo
         if v >= threshold:
             return int(s)
     return None
+
+
+def merge_parts(paths: Sequence[str | os.PathLike], benchmark: str,
+                key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(meta, results) of several JSON reports of one benchmark run with the same budget and seeds (e.g. one process
+    per method on different cores): ``meta`` of the first, ``results`` the union of their ``key`` sections."""
+    meta: dict[str, Any] | None = None
+    merged: dict[str, Any] = {}
+    for path in paths:
+        try:
+            report = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"--merge: cannot read {path}: {e}")
+        if report.get("benchmark") != benchmark or not isinstance(report.get(key), dict):
+            raise SystemExit(f"--merge: {path} is not a {benchmark} report (no '{key}' section)")
+        part = report["meta"]
+        if meta is None:
+            meta = part
+        for k in ("steps", "seeds", "short"):
+            if part.get(k) != meta.get(k):
+                raise SystemExit(f"--merge: {path} has {k}={part.get(k)!r}, the first report {meta.get(k)!r}")
+        for name, res in report[key].items():
+            if name in merged:
+                raise SystemExit(f"--merge: {name!r} appears in more than one report ({path})")
+            merged[name] = res
+    if meta is None:
+        raise SystemExit("--merge needs at least one JSON report")
+    return meta, merged
 
 
 # ---------------------------------------------------------------------------------------------- output

@@ -30,13 +30,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
-                    pyplot, quiet_overrides, save_figure, series, table, train, write_json)
+                    greedy_success, merge_parts, pyplot, quiet_overrides, save_figure, series, table, train, write_json)
 
-import torch  # noqa: E402
 
 from autotelic.envs.playground import OPTIMAL_LENGTH, goal_family  # noqa: E402
-from autotelic.evaluate import evaluate_goals  # noqa: E402
-from autotelic.loop import AutotelicLoop  # noqa: E402
 
 NAME = "curricula"
 CURRICULA = ("uniform", "lp", "novelty", "frontier", "mixture")
@@ -68,16 +65,6 @@ def snapshot_families(run_dir: Path) -> tuple[list[int], dict[str, list[int]]]:
         for f in FAMILIES:
             per[f].append(int(c.get(f, 0)))
     return steps, per
-
-
-def greedy_success(loop: AutotelicLoop, goals: list[str], repeats: int, seed: int) -> dict[str, float]:
-    """Greedy success rate per goal over ``repeats`` seeded episodes, with the loop's evaluation envs and prompts."""
-    if not goals:
-        return {}
-    loop.policy.eval()
-    with torch.no_grad():
-        return evaluate_goals(loop.eval_envs, lambda p, c: loop.policy.act(p, c, greedy=True), loop.prompt, goals,
-                              repeats=repeats, seed=seed + 10_007)
 
 
 def run_curriculum(args, name: str, extra: list[str]) -> dict[str, Any]:
@@ -163,6 +150,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--n-envs", type=int, default=None, help="envs in lockstep (default: config; 4 with --short)")
     ap.add_argument("--eval-repeats", type=int, default=None,
                     help="greedy episodes per feasible goal at the end (default 10; 2 with --short)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                    help="train nothing: combine reports of earlier runs with the same budget and seeds (e.g. one "
+                         "process per curriculum) into one report, table and plot")
     args = ap.parse_args(argv)
     if args.eval_repeats is None:
         args.eval_repeats = 2 if args.short else 10
@@ -175,7 +165,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     extra = [f"loop.total_env_steps={args.steps}", f"loop.log_every={log_every}", "loop.eval_every=0",
              f"loop.snapshot_every={log_every}"] + ([f"env.n_envs={n_envs}"] if n_envs else []) + list(args.overrides)
 
-    results = {name: run_curriculum(args, name, extra) for name in names}
+    if args.merge:
+        meta, results = merge_parts(args.merge, NAME, "curricula")
+        names, extra, n_envs, log_every = list(results), meta["overrides"], meta["n_envs"], meta["log_every"]
+        args.steps, args.seed_list = meta["steps"], meta["seeds"]
+        args.eval_repeats = json.loads(Path(args.merge[0]).read_text())["eval_repeats"]
+        n_envs = None if n_envs == "config" else n_envs
+    else:
+        results = {name: run_curriculum(args, name, extra) for name in names}
     ratios = {}
     for key in ("eval_mastered_mean", "final_mastered_mean"):
         uniform = results.get("uniform", {}).get(key)

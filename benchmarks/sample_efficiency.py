@@ -30,15 +30,18 @@ from typing import Any, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
-                    pyplot, quiet_overrides, save_figure, series, steps_to_reach, table, train, write_json)
+                    greedy_success, merge_parts, pyplot, quiet_overrides, save_figure, series, steps_to_reach,
+                    table, train, write_json)
 
 from autotelic.envs.playground import all_goals, goal_family  # noqa: E402
 from autotelic.lm import build_lm  # noqa: E402
+from autotelic.loop import AutotelicLoop  # noqa: E402
 
 NAME = "sample_efficiency"
 METHODS = ("ppo", "sac", "sac_her")
 LABELS = {"ppo": "PPO", "sac": "SAC", "sac_her": "SAC+HER"}
 FAMILIES = ("grasp", "plant", "herbivore")
+FAMILIES_ORDER = ("grasp", "plant", "herbivore", "carnivore")
 LEVELS = (0.5, 0.9)
 LM_ARGS = set(inspect.signature(build_lm).parameters) - {"name", "vocabulary", "config_overrides"}
 PRETRAINED = {  # a reduced budget for a 135M-parameter model on CPU
@@ -51,7 +54,7 @@ PRETRAINED = {  # a reduced budget for a 135M-parameter model on CPU
 
 def goal_set(families: Sequence[str] = FAMILIES, split: str = "train") -> list[str]:
     """Playground-Text goals of ``split`` whose family is in ``families``."""
-    unknown = set(families) - {"grasp", "plant", "herbivore", "carnivore"}
+    unknown = set(families) - set(FAMILIES_ORDER)
     if unknown:
         raise ValueError(f"unknown goal families {sorted(unknown)}; expected grasp, plant, herbivore, carnivore")
     return [g for g in all_goals(split) if goal_family(g) in families]
@@ -67,6 +70,18 @@ def method_spec(method: str) -> tuple[str | None, list[str]]:
     if method == "sac_her":
         return base, ["learner=sac"]
     raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def family_means(per_goal: dict[str, float]) -> dict[str, float]:
+    """Mean greedy success over all goals (``all``) and per goal family; empty when nothing was evaluated."""
+    if not per_goal:
+        return {}
+    out = {"all": statistics.fmean(per_goal.values())}
+    for fam in FAMILIES_ORDER:
+        vals = [v for g, v in per_goal.items() if goal_family(g) == fam]
+        if vals:
+            out[fam] = statistics.fmean(vals)
+    return out
 
 
 def median_steps(values: Sequence[int | None]) -> float | None:
@@ -98,7 +113,10 @@ def run_method(args, method: str, goals: list[str], extra: list[str]) -> dict[st
         cfg.curriculum.seeds = list(goals)
         cfg.curriculum.kwargs = {**cfg.curriculum.kwargs, "allowed": list(goals)}
         print(f"[{NAME}] {method} seed {seed}: {args.steps} env steps ...", file=sys.stderr, flush=True)
-        res = train(cfg)
+        loop = AutotelicLoop(cfg)
+        before = greedy_success(loop, goals, args.greedy_eval, seed) if args.greedy_eval else {}
+        res = train(cfg, loop)
+        after = greedy_success(loop, goals, args.greedy_eval, seed) if args.greedy_eval else {}
         steps, succ = series(res.rows, "charts/success_rate")
         episodes = series(res.rows, "charts/episodes")[1]
         # a level counts once the success window holds enough episodes (early rows average a handful)
@@ -109,6 +127,8 @@ def run_method(args, method: str, goals: list[str], extra: list[str]) -> dict[st
                      "steps": steps, "success": succ, "final_success": succ[-1] if succ else None,
                      "final_eval_success": ev[-1] if ev else None,
                      "episodes": episodes,
+                     # greedy success over the whole goal set before and after training (--greedy-eval)
+                     "greedy_before": family_means(before), "greedy_after": family_means(after),
                      **{f"steps_to_{int(lv * 100)}": steps_to_reach([s for s, _ in full], [v for _, v in full], lv)
                         for lv in LEVELS}})
     out: dict[str, Any] = {"label": LABELS[method], "config": config, "overrides": overrides, "runs": runs,
@@ -151,6 +171,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="episodes finished before a success level counts (default 100 = the full success window; "
                          "10 with --short)")
     ap.add_argument("--families", default=",".join(FAMILIES), help="goal families of the goal set")
+    ap.add_argument("--greedy-eval", type=int, default=0, metavar="N",
+                    help="greedy episodes per goal of the set before and after training (0: none); shows what a "
+                         "pretrained model knows before it learns")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                    help="train nothing: combine reports of earlier runs with the same budget and seeds (e.g. one "
+                         "process per method) into one report, table and plot")
     args = ap.parse_args(argv)
     pretrained = args.pretrained = args.model is not None and not args.model.lower().startswith("tiny")
     args.name = NAME if args.model is None else f"{NAME}_{args.model.lower().replace('/', '_')}"
@@ -173,7 +199,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     extra += [f"loop.total_env_steps={args.steps}", f"loop.log_every={log_every}", "loop.eval_every=0",
               "loop.snapshot_every=0"] + list(args.overrides)
 
-    results = {m: run_method(args, m, goals, extra) for m in methods}
+    if args.merge:
+        meta, results = merge_parts(args.merge, NAME, "methods")
+        methods, goals, extra = list(results), meta["goals"], meta["overrides"]
+        args.steps, args.seed_list, args.min_episodes = meta["steps"], meta["seeds"], meta["min_episodes"]
+        n_envs, log_every, args.model = meta["n_envs"], meta["log_every"], meta["model"]
+        args.model = None if args.model == "config" else args.model
+        n_envs = None if n_envs == "config" else n_envs
+        args.greedy_eval = meta.get("greedy_eval", 0)
+        args.families = ",".join(sorted({goal_family(g) for g in goals}, key=FAMILIES_ORDER.index))
+    else:
+        results = {m: run_method(args, m, goals, extra) for m in methods}
     ratios: dict[str, Any] = {}
     for lv in LEVELS:
         key = f"steps_to_{int(lv * 100)}"
@@ -192,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                           "seeds": args.seed_list, "methods": methods, "model": args.model or "config",
                                           "n_envs": n_envs or "config", "log_every": log_every,
                                           "min_episodes": args.min_episodes, "overrides": extra,
+                                          "greedy_eval": args.greedy_eval,
                                           "goals": goals, "n_goals": len(goals)},
               "methods": results, "ratios": ratios,
               "target": {"description": "SAC+HER needs <= 1/3 of PPO's env steps to reach 50% and 90% success",
@@ -200,16 +237,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = write_json(args.out, report)
 
     rows = []
+    greedy = any(x.get("greedy_before") for r in results.values() for x in r["runs"])
     for m, r in results.items():
         cells = [r["label"]]
         for lv in LEVELS:
             s = r[f"steps_to_{int(lv * 100)}"]
-            cells.append(f"{fmt(s['median'], '{:.0f}')} ({s['reached']}/{s['of']})")
-        cells += [fmt(r["final_success_mean"], "{:.2f}"),
+            per_seed = ", ".join(fmt(v, "{:.0f}") for v in s["per_seed"])
+            cells.append(f"{fmt(s['median'], '{:.0f}')} ({s['reached']}/{s['of']}: {per_seed})")
+        finals = [x["final_success"] for x in r["runs"] if x["final_success"] is not None]
+        spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
+        cells += [f"{fmt(r['final_success_mean'], '{:.2f}')} ± {spread:.2f}",
                   fmt(statistics.fmean(x["wall_s"] for x in r["runs"]), "{:.0f}")]
+        if greedy:
+            cells.append(" -> ".join(fmt(statistics.fmean(x[k].get("all", math.nan) for x in r["runs"]), "{:.2f}")
+                                     for k in ("greedy_before", "greedy_after")))
         rows.append(cells)
     print(f"{title}; budget {args.steps} env steps; seeds {args.seed_list}")
-    print(table(["method", "steps to 50% (reached)", "steps to 90% (reached)", "final success", "wall s/run"], rows))
+    print(table(["method", "steps to 50% (reached: per seed)", "steps to 90% (reached: per seed)",
+                 "final success (mean ± sd)", "wall s/run"] + (["greedy success before -> after"] if greedy else []),
+                rows))
     for k, v in ratios.items():
         print(f"{k}: {fmt(v['value'], '{:.2f}')}{' (lower bound)' if v['lower_bound'] else ''}")
     verdict = "-" if target_met is None else "met" if target_met else "NOT met"

@@ -51,7 +51,8 @@ def _meta_ok(meta: dict, short: bool = True) -> None:
 
 # ---------------------------------------------------------------------------------------------- the scripts
 def test_sample_efficiency_short(tmp_path):
-    report, data, plots = _run("sample_efficiency", tmp_path, "--steps", "64", "--n-envs", "2", "--seeds", "0,3")
+    report, data, plots = _run("sample_efficiency", tmp_path, "--steps", "64", "--n-envs", "2", "--seeds", "0,3",
+                               "--greedy-eval", "1")
     assert data["benchmark"] == "sample_efficiency" and data["methods"].keys() == {"ppo", "sac", "sac_her"}
     _meta_ok(data["meta"])
     assert data["meta"]["seeds"] == [0, 3]
@@ -75,6 +76,28 @@ def test_sample_efficiency_short(tmp_path):
             for m in ("sac", "sac_her", "ppo")}
     assert "learner: ppo" in cfgs["ppo"] and "k: 0.0" in cfgs["sac"] and "k: 0.0" not in cfgs["sac_her"]
     assert all("name: uniform" in c and "Grow cow" in c for c in cfgs.values())
+    # --greedy-eval: greedy success over the goal set before and after training, overall and per family
+    for res in data["methods"].values():
+        for r in res["runs"]:
+            for key in ("greedy_before", "greedy_after"):
+                assert set(r[key]) == {"all", "grasp", "plant", "herbivore"}
+                assert all(0.0 <= v <= 1.0 for v in r[key].values())
+    # --merge: one report per method (run apart, e.g. on different cores) combine into the same report
+    parts = []
+    for m in ("ppo", "sac", "sac_her"):
+        part = {**data, "methods": {m: data["methods"][m]}}
+        parts.append(tmp_path / f"part_{m}.json")
+        parts[-1].write_text(json.dumps(part))
+    merged = _load("sample_efficiency").main(["--merge", *map(str, parts), "--out", str(tmp_path / "merged.json"),
+                                              "--plots", str(plots)])
+    assert merged["methods"].keys() == data["methods"].keys() and merged["ratios"] == data["ratios"]
+    assert merged["meta"]["seeds"] == [0, 3] and merged["meta"]["goals"] == data["meta"]["goals"]
+    assert merged["meta"]["greedy_eval"] == 1 and (plots / "merged.png").stat().st_size > 0
+    bad = {**data, "meta": {**data["meta"], "steps": 65}, "methods": {"ppo": data["methods"]["ppo"]}}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(SystemExit, match="steps"):  # a different budget must not be merged silently
+        _load("sample_efficiency").main(["--merge", str(parts[1]), str(tmp_path / "bad.json"),
+                                         "--out", str(tmp_path / "m2.json"), "--plots", str(plots)])
 
 
 def test_curricula_short(tmp_path):
@@ -103,6 +126,17 @@ def test_curricula_short(tmp_path):
     assert set(data["ratios"]) == {"eval_mastered_mean", "final_mastered_mean"}
     assert data["target"]["met"] in (None, True, False)
     assert (plots / "curricula.png").stat().st_size > 0
+    # --merge: one report per curriculum combine into the same report and ratios
+    parts = []
+    for name in data["curricula"]:
+        parts.append(tmp_path / f"part_{name}.json")
+        parts[-1].write_text(json.dumps({**data, "curricula": {name: data["curricula"][name]}}))
+    merged = _load("curricula").main(["--merge", *map(str, parts), "--out", str(tmp_path / "merged.json"),
+                                      "--plots", str(plots)])
+    assert merged["curricula"].keys() == data["curricula"].keys()
+    assert merged["ratios"] == data["ratios"] and merged["best"] == data["best"]
+    with pytest.raises(SystemExit, match="more than one"):
+        _load("curricula").main(["--merge", str(parts[0]), str(parts[0]), "--out", str(tmp_path / "m2.json")])
 
 
 def test_profile_run_short(tmp_path):
