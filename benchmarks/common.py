@@ -172,10 +172,11 @@ def steps_to_reach(steps: Sequence[int], values: Sequence[float], threshold: flo
     return None
 
 
-def merge_parts(paths: Sequence[str | os.PathLike], benchmark: str,
-                key: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(meta, results) of several JSON reports of one benchmark run with the same budget and seeds (e.g. one process
-    per method on different cores): ``meta`` of the first, ``results`` the union of their ``key`` sections."""
+def merge_parts(paths: Sequence[str | os.PathLike], benchmark: str, key: str,
+                same: Sequence[str] = ("steps", "seeds", "short")) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(meta, results) of several JSON reports of one benchmark whose ``meta`` agree on ``same`` (e.g. one process
+    per method on different cores): ``meta`` of the first, ``results`` the union of their ``key`` sections, each
+    result with its report's env-step budget as ``budget``."""
     meta: dict[str, Any] | None = None
     merged: dict[str, Any] = {}
     for path in paths:
@@ -188,13 +189,13 @@ def merge_parts(paths: Sequence[str | os.PathLike], benchmark: str,
         part = report["meta"]
         if meta is None:
             meta = part
-        for k in ("steps", "seeds", "short"):
+        for k in same:
             if part.get(k) != meta.get(k):
                 raise SystemExit(f"--merge: {path} has {k}={part.get(k)!r}, the first report {meta.get(k)!r}")
         for name, res in report[key].items():
             if name in merged:
                 raise SystemExit(f"--merge: {name!r} appears in more than one report ({path})")
-            merged[name] = res
+            merged[name] = {**res, "budget": res.get("budget", part.get("steps"))}
     if meta is None:
         raise SystemExit("--merge needs at least one JSON report")
     return meta, merged

@@ -132,6 +132,7 @@ def run_method(args, method: str, goals: list[str], extra: list[str]) -> dict[st
                      **{f"steps_to_{int(lv * 100)}": steps_to_reach([s for s, _ in full], [v for _, v in full], lv)
                         for lv in LEVELS}})
     out: dict[str, Any] = {"label": LABELS[method], "config": config, "overrides": overrides, "runs": runs,
+                           "budget": args.steps,
                            "final_success_mean": statistics.fmean(r["final_success"] for r in runs)}
     for lv in LEVELS:
         key = f"steps_to_{int(lv * 100)}"
@@ -200,7 +201,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "loop.snapshot_every=0"] + list(args.overrides)
 
     if args.merge:
-        meta, results = merge_parts(args.merge, NAME, "methods")
+        # methods may have different budgets (PPO is cheap to run longer); seeds and goals must agree
+        meta, results = merge_parts(args.merge, NAME, "methods", same=("seeds", "short", "goals", "min_episodes"))
         methods, goals, extra = list(results), meta["goals"], meta["overrides"]
         args.steps, args.seed_list, args.min_episodes = meta["steps"], meta["seeds"], meta["min_episodes"]
         n_envs, log_every, args.model = meta["n_envs"], meta["log_every"], meta["model"]
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for other in ("ppo", "sac"):
             if other in results and "sac_her" in results:
                 ratios[f"{other}_over_sac_her_{int(lv * 100)}"] = ratio(results[other][key]["median"], her,
-                                                                         args.steps)
+                                                                         results[other].get("budget", args.steps))
     checks = [ratios.get(f"ppo_over_sac_her_{int(lv * 100)}") for lv in LEVELS]
     target_met = None if any(c is None or c["value"] is None for c in checks) \
         else all(c["value"] >= 3.0 for c in checks)
@@ -233,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "methods": results, "ratios": ratios,
               "target": {"description": "SAC+HER needs <= 1/3 of PPO's env steps to reach 50% and 90% success",
                          "met": target_met},
+              "budgets": {m: r.get("budget", args.steps) for m, r in results.items()},
               "plot": str(png)}
     path = write_json(args.out, report)
 
@@ -252,7 +255,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             cells.append(" -> ".join(fmt(statistics.fmean(x[k].get("all", math.nan) for x in r["runs"]), "{:.2f}")
                                      for k in ("greedy_before", "greedy_after")))
         rows.append(cells)
-    print(f"{title}; budget {args.steps} env steps; seeds {args.seed_list}")
+    budgets = ", ".join(f"{r['label']} {r.get('budget', args.steps)}" for r in results.values())
+    print(f"{title}; budget (env steps) {budgets}; seeds {args.seed_list}")
     print(table(["method", "steps to 50% (reached: per seed)", "steps to 90% (reached: per seed)",
                  "final success (mean ± sd)", "wall s/run"] + (["greedy success before -> after"] if greedy else []),
                 rows))

@@ -93,9 +93,18 @@ def test_sample_efficiency_short(tmp_path):
     assert merged["methods"].keys() == data["methods"].keys() and merged["ratios"] == data["ratios"]
     assert merged["meta"]["seeds"] == [0, 3] and merged["meta"]["goals"] == data["meta"]["goals"]
     assert merged["meta"]["greedy_eval"] == 1 and (plots / "merged.png").stat().st_size > 0
-    bad = {**data, "meta": {**data["meta"], "steps": 65}, "methods": {"ppo": data["methods"]["ppo"]}}
+    assert merged["budgets"] == {"ppo": 64, "sac": 64, "sac_her": 64}
+    # a method run on a longer budget keeps it (a lower-bound ratio then uses that method's budget) ...
+    longer = {**data, "meta": {**data["meta"], "steps": 640}, "methods": {"ppo": {**data["methods"]["ppo"],
+                                                                                 "budget": 640}}}
+    (tmp_path / "longer.json").write_text(json.dumps(longer))
+    merged = _load("sample_efficiency").main(["--merge", str(tmp_path / "longer.json"), *map(str, parts[1:]),
+                                              "--out", str(tmp_path / "m1.json"), "--plots", str(plots)])
+    assert merged["budgets"] == {"ppo": 640, "sac": 64, "sac_her": 64}
+    # ... but other seeds must not be merged silently
+    bad = {**data, "meta": {**data["meta"], "seeds": [0, 4]}, "methods": {"ppo": data["methods"]["ppo"]}}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
-    with pytest.raises(SystemExit, match="steps"):  # a different budget must not be merged silently
+    with pytest.raises(SystemExit, match="seeds"):
         _load("sample_efficiency").main(["--merge", str(parts[1]), str(tmp_path / "bad.json"),
                                          "--out", str(tmp_path / "m2.json"), "--plots", str(plots)])
 
