@@ -99,7 +99,8 @@ def ratio(num: float | None, den: float | None, budget: int) -> dict[str, Any]:
     return {"value": num / den, "lower_bound": False}
 
 
-def run_method(args, method: str, goals: list[str], extra: list[str]) -> dict[str, Any]:
+def run_method(args, method: str, goals: list[str], extra: list[str], budget: int) -> dict[str, Any]:
+    """Train ``method`` for ``budget`` env steps on every seed; its runs, curves and steps to each success level."""
     config, overrides = method_spec(method)
     runs = []
     for seed in args.seed_list:
@@ -112,7 +113,7 @@ def run_method(args, method: str, goals: list[str], extra: list[str]) -> dict[st
         cfg.curriculum.name = "uniform"
         cfg.curriculum.seeds = list(goals)
         cfg.curriculum.kwargs = {**cfg.curriculum.kwargs, "allowed": list(goals)}
-        print(f"[{NAME}] {method} seed {seed}: {args.steps} env steps ...", file=sys.stderr, flush=True)
+        print(f"[{NAME}] {method} seed {seed}: {budget} env steps ...", file=sys.stderr, flush=True)
         loop = AutotelicLoop(cfg)
         before = greedy_success(loop, goals, args.greedy_eval, seed) if args.greedy_eval else {}
         res = train(cfg, loop)
@@ -132,7 +133,7 @@ def run_method(args, method: str, goals: list[str], extra: list[str]) -> dict[st
                      **{f"steps_to_{int(lv * 100)}": steps_to_reach([s for s, _ in full], [v for _, v in full], lv)
                         for lv in LEVELS}})
     out: dict[str, Any] = {"label": LABELS[method], "config": config, "overrides": overrides, "runs": runs,
-                           "budget": args.steps,
+                           "budget": budget,
                            "final_success_mean": statistics.fmean(r["final_success"] for r in runs)}
     for lv in LEVELS:
         key = f"steps_to_{int(lv * 100)}"
@@ -172,6 +173,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="episodes finished before a success level counts (default 100 = the full success window; "
                          "10 with --short)")
     ap.add_argument("--families", default=",".join(FAMILIES), help="goal families of the goal set")
+    ap.add_argument("--ppo-steps", type=int, default=None,
+                    help="PPO's env-step budget (default: --steps); PPO's steps are cheap, and a ratio PPO / SAC+HER "
+                         ">= 3 can only be seen when PPO runs at least 3x as long as SAC+HER needs")
     ap.add_argument("--greedy-eval", type=int, default=0, metavar="N",
                     help="greedy episodes per goal of the set before and after training (0: none); shows what a "
                          "pretrained model knows before it learns")
@@ -196,9 +200,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if pretrained and args.short:
         extra += ["sac.batch_size=4", "sac.learning_starts=16", "ppo.rollout_steps=16", "ppo.minibatch_size=8",
                   "ppo.epochs=1", "loop.eval_goals=2"]
+    if args.ppo_steps is not None and args.ppo_steps < 1:
+        raise SystemExit(f"--ppo-steps must be >= 1, got {args.ppo_steps}")
+    budgets = {m: (args.ppo_steps or args.steps) if m == "ppo" else args.steps for m in methods}
     log_every = max(args.steps // 25, n_envs or 16, 1)
-    extra += [f"loop.total_env_steps={args.steps}", f"loop.log_every={log_every}", "loop.eval_every=0",
-              "loop.snapshot_every=0"] + list(args.overrides)
+
+    def budget_overrides(steps: int) -> list[str]:  # ~25 log rows per run whatever its budget
+        every = max(steps // 25, n_envs or 16, 1)
+        return [f"loop.total_env_steps={steps}", f"loop.log_every={every}", "loop.eval_every=0",
+                "loop.snapshot_every=0"]
+
+    extra += list(args.overrides)  # after the budget's overrides (below), so --set can change them too
 
     if args.merge:
         # methods may have different budgets (PPO is cheap to run longer); seeds and goals must agree
@@ -211,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.greedy_eval = meta.get("greedy_eval", 0)
         args.families = ",".join(sorted({goal_family(g) for g in goals}, key=FAMILIES_ORDER.index))
     else:
-        results = {m: run_method(args, m, goals, extra) for m in methods}
+        results = {m: run_method(args, m, goals, budget_overrides(budgets[m]) + extra, budgets[m]) for m in methods}
     ratios: dict[str, Any] = {}
     for lv in LEVELS:
         key = f"steps_to_{int(lv * 100)}"

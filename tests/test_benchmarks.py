@@ -52,7 +52,8 @@ def _meta_ok(meta: dict, short: bool = True) -> None:
 # ---------------------------------------------------------------------------------------------- the scripts
 def test_sample_efficiency_short(tmp_path):
     report, data, plots = _run("sample_efficiency", tmp_path, "--steps", "64", "--n-envs", "2", "--seeds", "0,3",
-                               "--greedy-eval", "1")
+                               "--greedy-eval", "1", "--ppo-steps", "96")
+    assert data["budgets"] == {"ppo": 96, "sac": 64, "sac_her": 64}
     assert data["benchmark"] == "sample_efficiency" and data["methods"].keys() == {"ppo", "sac", "sac_her"}
     _meta_ok(data["meta"])
     assert data["meta"]["seeds"] == [0, 3]
@@ -61,8 +62,8 @@ def test_sample_efficiency_short(tmp_path):
     for m, res in data["methods"].items():
         assert [r["seed"] for r in res["runs"]] == [0, 3]
         for r in res["runs"]:
-            assert r["env_steps"] == 64
-            assert r["steps"] and r["steps"] == sorted(r["steps"]) and r["steps"][-1] == 64
+            assert r["env_steps"] == data["budgets"][m]
+            assert r["steps"] and r["steps"] == sorted(r["steps"]) and r["steps"][-1] == r["env_steps"]
             assert len(r["success"]) == len(r["steps"]) and all(0.0 <= v <= 1.0 for v in r["success"])
             assert _finite(r["final_success"], r["wall_s"])
         for key in ("steps_to_50", "steps_to_90"):
@@ -93,7 +94,7 @@ def test_sample_efficiency_short(tmp_path):
     assert merged["methods"].keys() == data["methods"].keys() and merged["ratios"] == data["ratios"]
     assert merged["meta"]["seeds"] == [0, 3] and merged["meta"]["goals"] == data["meta"]["goals"]
     assert merged["meta"]["greedy_eval"] == 1 and (plots / "merged.png").stat().st_size > 0
-    assert merged["budgets"] == {"ppo": 64, "sac": 64, "sac_her": 64}
+    assert merged["budgets"] == {"ppo": 96, "sac": 64, "sac_her": 64}
     # a method run on a longer budget keeps it (a lower-bound ratio then uses that method's budget) ...
     longer = {**data, "meta": {**data["meta"], "steps": 640}, "methods": {"ppo": {**data["methods"]["ppo"],
                                                                                  "budget": 640}}}
