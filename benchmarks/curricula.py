@@ -15,7 +15,7 @@ training, every feasible goal is pursued ``--eval-repeats`` times by the greedy 
 loop's evaluation) and counts as mastered when its success rate >= the mastery threshold. The target is checked
 on this greedy-evaluation count.
 
-Usage: python benchmarks/curricula.py [--short] [--seeds 3] [--steps 60000] [--curricula uniform,lp,...]
+Usage: python benchmarks/curricula.py [--short] [--seeds 3] [--steps 12000] [--curricula uniform,lp,...]
                                       [--n-envs N] [--out PATH] [--runs-dir DIR]
 """
 from __future__ import annotations
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.eval_repeats = 2 if args.short else 10
     if args.eval_repeats < 1:
         raise SystemExit(f"--eval-repeats must be >= 1, got {args.eval_repeats}")
-    finish_args(args, NAME, steps=60000, short_steps=400, seeds="3", short_seeds="1")
+    finish_args(args, NAME, steps=12000, short_steps=400, seeds="3", short_seeds="1")
     names = [c.strip() for c in args.curricula.split(",") if c.strip()]
     n_envs = args.n_envs or (4 if args.short else None)
     log_every = max(args.steps // 20, n_envs or 16, 1)

@@ -12,11 +12,18 @@ Reported: env steps to reach 50% and 90% success per seed, their median over see
 level counts as above the budget), and the ratios PPO / SAC+HER and SAC / SAC+HER. Target: SAC+HER needs at most a
 third of PPO's steps (ratio >= 3).
 
-``--model smollm2-135m`` runs the same comparison from the pretrained SmolLM2-135M-Instruct (LoRA) with a reduced
-budget and smaller batches (slow on CPU: ~6 s per acting step of 16 envs, ~18 s per update of 16 states).
+``--ppo-steps N`` gives PPO its own, longer budget (its env steps are ~20x cheaper than SAC's here); the full run
+uses 100000 for PPO and 20000 for SAC and SAC+HER (``benchmarks/run_all.sh``). ``--merge`` combines reports run
+apart (one process per method, on different cores) into one report, table and plot.
 
-Usage: python benchmarks/sample_efficiency.py [--short] [--seeds 3] [--steps 20000] [--methods ppo,sac,sac_her]
-                                             [--model tiny|smollm2-135m] [--n-envs N] [--out PATH] [--runs-dir DIR]
+``--model smollm2-135m`` runs the same comparison from the pretrained SmolLM2-135M-Instruct (LoRA) with a reduced
+budget (320 env steps, 1 seed, 4 envs, smaller batches: ~25 s per SAC update of 16 states on one CPU core) and
+``--greedy-eval 1``: greedy success over the whole goal set before and after training, which shows what the
+language prior alone gives.
+
+Usage: python benchmarks/sample_efficiency.py [--short] [--seeds 3] [--steps 20000] [--ppo-steps N]
+                                             [--methods ppo,sac,sac_her] [--model tiny|smollm2-135m] [--n-envs N]
+                                             [--greedy-eval N] [--merge JSON ...] [--out PATH] [--runs-dir DIR]
 """
 from __future__ import annotations
 
@@ -176,25 +183,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--ppo-steps", type=int, default=None,
                     help="PPO's env-step budget (default: --steps); PPO's steps are cheap, and a ratio PPO / SAC+HER "
                          ">= 3 can only be seen when PPO runs at least 3x as long as SAC+HER needs")
-    ap.add_argument("--greedy-eval", type=int, default=0, metavar="N",
-                    help="greedy episodes per goal of the set before and after training (0: none); shows what a "
-                         "pretrained model knows before it learns")
+    ap.add_argument("--greedy-eval", type=int, default=None, metavar="N",
+                    help="greedy episodes per goal of the set before and after training (0: none; default 1 for a "
+                         "pretrained --model, else 0): shows what a pretrained model knows before it learns")
+    ap.add_argument("--pretrained-settings", action="store_true",
+                    help="run the default (or --model tiny*) model with the pretrained model's reduced budget and "
+                         "settings: the like-for-like baseline of the SmolLM2 comparison")
     ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                     help="train nothing: combine reports of earlier runs with the same budget and seeds (e.g. one "
                          "process per method) into one report, table and plot")
     args = ap.parse_args(argv)
-    pretrained = args.pretrained = args.model is not None and not args.model.lower().startswith("tiny")
+    args.pretrained = args.model is not None and not args.model.lower().startswith("tiny")
+    pretrained = args.pretrained or args.pretrained_settings  # the reduced budget and settings
     args.name = NAME if args.model is None else f"{NAME}_{args.model.lower().replace('/', '_')}"
-    finish_args(args, args.name, steps=2000 if pretrained else 20000, short_steps=32 if pretrained else 600,
-                seeds="3", short_seeds="1")
-    if args.min_episodes is None:
-        args.min_episodes = 10 if args.short else 100
+    args.name += "_pretrained_settings" if args.pretrained_settings and not args.pretrained else ""
+    finish_args(args, args.name, steps=320 if pretrained else 20000, short_steps=32 if pretrained else 600,
+                seeds="1" if pretrained else "3", short_seeds="1")
+    if args.min_episodes is None:  # a pretrained model's reduced budget holds far fewer than 100 episodes
+        args.min_episodes = 10 if args.short else 20 if pretrained else 100
+    if args.greedy_eval is None:
+        args.greedy_eval = 1 if pretrained else 0
+    if args.greedy_eval < 0:
+        raise SystemExit(f"--greedy-eval must be >= 0, got {args.greedy_eval}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
         method_spec(m)  # validates the name
     goals = goal_set([f.strip() for f in args.families.split(",") if f.strip()])
     n_envs = args.n_envs or (2 if pretrained and args.short else 4 if args.short else None)
-    extra = (PRETRAINED.get(args.model.lower(), PRETRAINED["smollm2-135m"]) if pretrained else []) \
+    extra = (PRETRAINED.get((args.model or "").lower(), PRETRAINED["smollm2-135m"]) if pretrained else []) \
         + ([f"model.name={args.model}"] if args.model else []) \
         + ([f"env.n_envs={n_envs}"] if n_envs else [])
     if pretrained and args.short:
