@@ -151,23 +151,31 @@ def run_method(args, method: str, goals: list[str], extra: list[str], budget: in
 
 
 def plot(results: dict[str, Any], path: Path, title: str) -> Path:
+    """Mean training success (band: min-max over seeds) against env steps; when the methods' budgets differ, a
+    second panel zooms on the shortest budget."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for method, res in results.items():
-        runs = [r for r in res["runs"] if r["steps"]]
-        if not runs:
-            continue
-        n = min(len(r["steps"]) for r in runs)
-        xs = runs[0]["steps"][:n]
-        ys = [[r["success"][i] for r in runs] for i in range(n)]
-        mean = [statistics.fmean(y) for y in ys]
-        line, = ax.plot(xs, mean, label=f"{res['label']} ({len(runs)} seeds)")
-        if len(runs) > 1:
-            ax.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], color=line.get_color(), alpha=0.2)
-    for lv in LEVELS:
-        ax.axhline(lv, color="grey", lw=0.8, ls="--")
-    ax.set(xlabel="env steps", ylabel="training success (last 100 episodes)", ylim=(0, 1.02), title=title)
-    ax.legend(loc="upper right")
+    budgets = sorted({int(r.get("budget") or max((x["steps"][-1] for x in r["runs"] if x["steps"]), default=0))
+                      for r in results.values()})
+    panels = [None] if len(budgets) < 2 else [None, budgets[0]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.0), squeeze=False)
+    for ax, xmax in zip(axes[0], panels):
+        for res in results.values():
+            runs = [r for r in res["runs"] if r["steps"]]
+            if not runs:
+                continue
+            n = min(len(r["steps"]) for r in runs)
+            xs = runs[0]["steps"][:n]
+            ys = [[r["success"][i] for r in runs] for i in range(n)]
+            line, = ax.plot(xs, [statistics.fmean(y) for y in ys], label=f"{res['label']} ({len(runs)} seeds)")
+            if len(runs) > 1:
+                ax.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], color=line.get_color(), alpha=0.2)
+        for lv in LEVELS:
+            ax.axhline(lv, color="grey", lw=0.8, ls="--")
+        ax.set(xlabel="env steps", ylabel="training success (last 100 episodes)", ylim=(0, 1.02),
+               title=title if xmax is None else f"the first {xmax} env steps")
+        if xmax is not None:
+            ax.set_xlim(0, xmax)
+        ax.legend(loc="upper left")
     return save_figure(fig, path)
 
 
