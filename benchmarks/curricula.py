@@ -199,14 +199,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = []
     for name, r in results.items():
         runs = r["runs"]
-        rows.append([name, fmt(r["eval_mastered_mean"], "{:.1f}"),
+        per_seed = [x["eval_mastered"] for x in runs]
+        spread = f" ± {statistics.stdev(per_seed):.1f} ({', '.join(map(str, per_seed))})" if len(runs) > 1 else ""
+        rows.append([name, fmt(r["eval_mastered_mean"], "{:.1f}") + spread,
                      *[fmt(r["eval_mastered_per_family_mean"][f], "{:.1f}") for f in FAMILIES],
                      r["eval_deepest_family"] or "-", fmt(r["final_mastered_mean"], "{:.1f}"),
                      r["deepest_family"] or "-", fmt(r["final_discovered_mean"], "{:.1f}"),
                      f"{runs[0]['n_possible']}/{runs[0]['n_goals']}",
                      fmt(statistics.fmean(x["wall_s"] for x in runs), "{:.0f}")])
     print(f"Playground-Text, 80% impossible goals; budget {args.steps} env steps; seeds {args.seed_list}")
-    print(table(["curriculum", "mastered (eval)", *FAMILIES, "deepest (eval)", "mastered (graph)", "deepest (graph)",
+    print(table(["curriculum", "mastered (eval: mean ± sd (per seed))", *FAMILIES, "deepest (eval)", "mastered (graph)", "deepest (graph)",
                  "discovered", "feasible/goals", "wall s/run"], rows))
     print(f"mastered (eval): greedy success >= the mastery threshold over {args.eval_repeats} episodes per feasible "
           f"goal at the end; mastered (graph): curriculum/mastered, on the curriculum's own attempts")
