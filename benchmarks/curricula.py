@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      f"{runs[0]['n_possible']}/{runs[0]['n_goals']}",
                      fmt(statistics.fmean(x["wall_s"] for x in runs), "{:.0f}")])
     print(f"Playground-Text, 80% impossible goals; budget {args.steps} env steps; seeds {args.seed_list}")
-    print(table(["curriculum", "mastered (eval: mean ± sd (per seed))", *FAMILIES, "deepest (eval)", "mastered (graph)", "deepest (graph)",
+    print(table(["curriculum", "mastered (eval: mean ± sd (per seed))", *FAMILIES, "deepest (eval)",
+                 "mastered (graph)", "deepest (graph)",
                  "discovered", "feasible/goals", "wall s/run"], rows))
     print(f"mastered (eval): greedy success >= the mastery threshold over {args.eval_repeats} episodes per feasible "
           f"goal at the end; mastered (graph): curriculum/mastered, on the curriculum's own attempts")

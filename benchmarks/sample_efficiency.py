@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          ">= 3 can only be seen when PPO runs at least 3x as long as SAC+HER needs")
     ap.add_argument("--greedy-eval", type=int, default=None, metavar="N",
                     help="greedy episodes per goal of the set before and after training (0: none; default 1 for a "
-                         "pretrained --model, else 0): shows what a pretrained model knows before it learns")
+                         "pretrained --model without --short, else 0): what a pretrained model knows before it learns")
     ap.add_argument("--pretrained-settings", action="store_true",
                     help="run the default (or --model tiny*) model with the pretrained model's reduced budget and "
                          "settings: the like-for-like baseline of the SmolLM2 comparison")
@@ -209,8 +209,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 seeds="1" if pretrained else "3", short_seeds="1")
     if args.min_episodes is None:  # a pretrained model's reduced budget holds far fewer than 100 episodes
         args.min_episodes = 10 if args.short else 20 if pretrained else 100
-    if args.greedy_eval is None:
-        args.greedy_eval = 1 if pretrained else 0
+    if args.greedy_eval is None:  # a smoke run skips it (it costs more than 32 env steps of SmolLM2)
+        args.greedy_eval = 1 if pretrained and not args.short else 0
     if args.greedy_eval < 0:
         raise SystemExit(f"--greedy-eval must be >= 0, got {args.greedy_eval}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
