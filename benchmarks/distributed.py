@@ -180,8 +180,11 @@ def main() -> int:
     p.add_argument("--cost-ms", type=float, default=2.0, help="extra per-step env cost in part 2")
     p.add_argument("--timeout", type=int, default=600)
     p.add_argument("--skip-launch", action="store_true", help="only part 2")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "distributed.json"))
+    p.add_argument("--out", default=None,
+                   help="JSON result (default benchmarks/out/distributed.json; benchmarks/out/short/ with --short)")
     args = p.parse_args()
+    if args.out is None:  # a smoke run never overwrites the full-budget result
+        args.out = str(ROOT / "benchmarks" / "out" / ("short" if args.short else "") / "distributed.json")
     load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {os.cpu_count()} CPU(s), load average {load0:.2f} at start")
     print("part 1: autotelic train under accelerate launch, 1 vs 2 processes")
