@@ -40,17 +40,15 @@ import hashlib
 import json
 import math
 import os
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import numpy as np
 import torch
 
 from . import checkpoint as ckpt
-from .loop import AutotelicLoop, _crossed
+from .loop import AutotelicLoop
 from .rng import seed_everything
 from .rollout import Rollout
 from .schema import TrainConfig
@@ -302,15 +300,6 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     return t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
-def _run_updates(learner: Any, rng: np.random.Generator, n: int) -> dict[str, float]:
-    """``n`` learner updates; the mean of each metric over them."""
-    sums: dict[str, float] = {}
-    for _ in range(n):
-        for k, v in learner.update(rng).items():
-            sums[k] = sums.get(k, 0.0) + float(v)
-    return {k: v / n for k, v in sums.items()} if n else {}
-
-
 # ---------------------------------------------------------------------------------------------- the loop
 class DistributedLoop(AutotelicLoop):
     """``AutotelicLoop`` as one of N data-parallel processes (see the module docstring for who owns what)."""
@@ -357,14 +346,8 @@ class DistributedLoop(AutotelicLoop):
             for ep in episodes:
                 self._on_episode(ep)
         self._agreed_stop = any(s for _, _, s in shared)
-        if self.learner.on_policy or _crossed(before, self.env_steps, self.cfg.loop.update_every):
-            n = min(p for _, p, _ in shared)
-            self.policy.train()
-            t0 = time.perf_counter()
-            metrics = _run_updates(self.learner, self.rng, n)
-            self._update_time += time.perf_counter() - t0
-            self._record(metrics)
-            self.policy.eval()
+        if self._update_due(before):
+            self._run_updates(min(p for _, p, _ in shared))  # every rank runs the same number of updates
 
     def run(self) -> dict[str, float]:
         row = super().run()

@@ -49,10 +49,11 @@ class Learner(Protocol):
         """Restore what ``state_dict`` returned."""
 
 
-def run_pending_updates(learner: Learner, rng: np.random.Generator) -> dict[str, float]:
-    """Run every pending update; return the mean of each metric over them (empty dict when none ran)."""
+def run_pending_updates(learner: Learner, rng: np.random.Generator, n: int | None = None) -> dict[str, float]:
+    """Run ``n`` updates (default: every pending one); return the mean of each metric over them (empty dict when
+    none ran)."""
     sums: dict[str, float] = {}
-    n = learner.pending_updates()
+    n = learner.pending_updates() if n is None else n
     for _ in range(n):
         for k, v in learner.update(rng).items():
             sums[k] = sums.get(k, 0.0) + float(v)

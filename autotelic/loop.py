@@ -125,13 +125,22 @@ class AutotelicLoop:
         for ep in finished:
             self._on_episode(ep)
         self.learner.observe(finished)
-        if self.learner.on_policy or _crossed(before, self.env_steps, self.cfg.loop.update_every):
-            self.policy.train()
-            t0 = time.perf_counter()
-            metrics = run_pending_updates(self.learner, self.rng)
-            self._update_time += time.perf_counter() - t0
-            self._record(metrics)
-            self.policy.eval()
+        if self._update_due(before):
+            self._run_updates()
+
+    def _update_due(self, before: int) -> bool:
+        """Whether the learner updates after the env steps (before, now]: every iteration on-policy, else every
+        ``loop.update_every`` env steps."""
+        return self.learner.on_policy or _crossed(before, self.env_steps, self.cfg.loop.update_every)
+
+    def _run_updates(self, n: int | None = None) -> None:
+        """Run ``n`` learner updates (default: every pending one) in train mode; time them and record metrics."""
+        self.policy.train()
+        t0 = time.perf_counter()
+        metrics = run_pending_updates(self.learner, self.rng, n)
+        self._update_time += time.perf_counter() - t0
+        self._record(metrics)
+        self.policy.eval()
 
     def evaluate(self) -> dict[str, float]:
         """Greedy success on (a seeded sample of) discovered goals and on the held-out goals."""
