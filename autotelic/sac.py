@@ -212,12 +212,12 @@ class SACLearner:
         self.actor_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
         (critic_loss + actor_loss).backward()
+        critic_params = self.critic.online_parameters()
+        actor_params = [p for g in self.actor_opt.param_groups for p in g["params"]]
         if self.dist is not None:  # [distributed] mean gradient over processes before clipping, as DDP would
-            self.dist.average_gradients(self.critic.online_parameters()
-                                        + [p for g in self.actor_opt.param_groups for p in g["params"]])
-        critic_gn = nn.utils.clip_grad_norm_(self.critic.online_parameters(), cfg.max_grad_norm)
-        actor_gn = nn.utils.clip_grad_norm_([p for g in self.actor_opt.param_groups for p in g["params"]],
-                                            cfg.max_grad_norm)
+            self.dist.average_gradients(critic_params + actor_params)
+        critic_gn = nn.utils.clip_grad_norm_(critic_params, cfg.max_grad_norm)
+        actor_gn = nn.utils.clip_grad_norm_(actor_params, cfg.max_grad_norm)
         self.critic_opt.step()
         if step_actor:
             self.actor_opt.step()

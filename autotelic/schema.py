@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 from .ppo import PPOConfig
 from .prompt import DEFAULT_TEMPLATE
 from .sac import SACConfig
+from .workers import WORKER_MODES
 
 LEARNERS = ("sac", "ppo")
 
@@ -25,8 +26,8 @@ class EnvConfig:
     def validate(self) -> None:
         if self.n_envs < 1:
             raise ValueError(f"n_envs must be >= 1, got {self.n_envs}")
-        if self.workers not in ("inline", "subprocess"):
-            raise ValueError(f"workers must be inline|subprocess, got {self.workers!r}")
+        if self.workers not in WORKER_MODES:
+            raise ValueError(f"workers must be {'|'.join(WORKER_MODES)}, got {self.workers!r}")
 
 
 @dataclass
