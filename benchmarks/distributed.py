@@ -94,7 +94,9 @@ def launch_run(nproc: int, overrides: list[str], run_dir: Path, timeout: int) ->
     total = time.perf_counter() - t0
     if res.returncode != 0:
         raise RuntimeError(f"{nproc}-process run failed:\n{res.stderr[-3000:]}")
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    from autotelic.metrics import read_metrics  # here, not at the top: env worker processes import this module
+
+    rows = read_metrics(run_dir)
     if len(rows) < 3:
         raise RuntimeError(f"need >= 3 metric rows, got {len(rows)}: lower loop.log_every")
     # steady state: from the first logged row to the one before the last (the last includes the final evaluation)

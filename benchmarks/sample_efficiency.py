@@ -227,12 +227,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.ppo_steps is not None and args.ppo_steps < 1:
         raise SystemExit(f"--ppo-steps must be >= 1, got {args.ppo_steps}")
     budgets = {m: (args.ppo_steps or args.steps) if m == "ppo" else args.steps for m in methods}
-    log_every = max(args.steps // 25, n_envs or 16, 1)
 
-    def budget_overrides(steps: int) -> list[str]:  # ~25 log rows per run whatever its budget
-        every = max(steps // 25, n_envs or 16, 1)
-        return [f"loop.total_env_steps={steps}", f"loop.log_every={every}", "loop.eval_every=0",
+    def log_interval(steps: int) -> int:  # ~25 log rows per run whatever its budget
+        return max(steps // 25, n_envs or 16, 1)
+
+    def budget_overrides(steps: int) -> list[str]:
+        return [f"loop.total_env_steps={steps}", f"loop.log_every={log_interval(steps)}", "loop.eval_every=0",
                 "loop.snapshot_every=0"]
+
+    log_every = log_interval(args.steps)
 
     extra += list(args.overrides)  # after the budget's overrides (below), so --set can change them too
 
@@ -291,8 +294,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             cells.append(" -> ".join(fmt(statistics.fmean(x[k].get("all", math.nan) for x in r["runs"]), "{:.2f}")
                                      for k in ("greedy_before", "greedy_after")))
         rows.append(cells)
-    budgets = ", ".join(f"{r['label']} {r.get('budget', args.steps)}" for r in results.values())
-    print(f"{title}; budget (env steps) {budgets}; seeds {args.seed_list}")
+    budget_text = ", ".join(f"{r['label']} {r.get('budget', args.steps)}" for r in results.values())
+    print(f"{title}; budget (env steps) {budget_text}; seeds {args.seed_list}")
     print(table(["method", "steps to 50% (reached: per seed)", "steps to 90% (reached: per seed)",
                  "final success (mean ± sd)", "wall s/run"] + (["greedy success before -> after"] if greedy else []),
                 rows))
