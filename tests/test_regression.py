@@ -1,0 +1,46 @@
+"""The default run is reproducible across refactors: a short run with the shipped default config and a fixed seed
+gives the metrics recorded in ``tests/data/reference_default_run.json`` (timing columns excluded).
+
+Re-record only for a change that is meant to alter the numbers, and say so in the commit message:
+``python tests/test_regression.py`` rewrites the file.
+"""
+import json
+import math
+import sys
+from pathlib import Path
+
+from autotelic.cli import _find_config
+from autotelic.config import load_config
+from autotelic.loop import TIMING_METRICS, AutotelicLoop
+from autotelic.metrics import read_metrics
+from autotelic.schema import TrainConfig
+
+REFERENCE = Path(__file__).resolve().parent / "data" / "reference_default_run.json"
+SHORT = ["loop.total_env_steps=640", "env.n_envs=4", "sac.learning_starts=64", "loop.log_every=128",
+         "loop.eval_every=320", "loop.eval_goals=4", "loop.checkpoint_every=0", "loop.snapshot_every=0",
+         "loop.progress=false"]
+
+
+def short_default_run(run_dir: Path) -> list[dict]:
+    cfg = load_config(TrainConfig, _find_config("default"), SHORT + [f"run_dir={run_dir}"])
+    AutotelicLoop(cfg).run()
+    return [{k: v for k, v in r.items() if k not in TIMING_METRICS} for r in read_metrics(run_dir)]
+
+
+def test_short_default_run_matches_the_recorded_metrics(tmp_path):
+    reference = json.loads(REFERENCE.read_text())
+    rows = short_default_run(tmp_path / "run")
+    assert [r["step"] for r in rows] == [r["step"] for r in reference]
+    for ref, row in zip(reference, rows):
+        for key, want in ref.items():
+            assert key in row, f"metric {key} missing at step {ref['step']}"
+            assert math.isclose(row[key], want, rel_tol=1e-5, abs_tol=1e-7), \
+                f"{key} at step {ref['step']}: {row[key]} != recorded {want}"
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        REFERENCE.write_text(json.dumps(short_default_run(Path(d) / "run"), indent=0))
+    print(f"wrote {REFERENCE}", file=sys.stderr)
