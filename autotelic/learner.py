@@ -10,13 +10,17 @@ How the loop drives a learner (one iteration)::
 (credit accumulates across calls), PPO for exactly one update (all its epochs) per full rollout, after which its
 buffer is empty. ``state_dict()`` is the whole training state (policy, heads, optimisers, counters, SAC's replay),
 made of tensors and plain python types so ``torch.save(..., weights_only=True)`` can load it.
+
+A learner's config dataclass (``SACConfig``, ``PPOConfig``) has ``validate()`` (called by ``autotelic.config``) and
+``shard(world_size)``: the config one of N data-parallel processes runs (global counts split). Adding a learner is
+its module plus one entry in ``LEARNERS`` (``autotelic.build``).
 """
 from __future__ import annotations
 
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
-from torch import nn
+from torch import Tensor, nn
 
 from .episode import Episode
 
@@ -26,6 +30,9 @@ class Learner(Protocol):
     """What the loop needs from a learner; see the module docstring for the calling contract."""
 
     on_policy: bool  # True: observe only episodes from the current policy, and update before collecting more
+    num_updates: int  # updates run so far (logged as charts/updates_per_s, checked across replicas)
+    rank_local_keys: tuple[str, ...]  # state_dict keys that differ between data-parallel processes (replay, credit)
+    dist: Any  # None in one process; the data-parallel strategy's collectives (average_gradients) otherwise
 
     def observe(self, episodes: Sequence[Episode]) -> None:
         """Take finished training episodes (terminated or truncated)."""
@@ -41,6 +48,10 @@ class Learner(Protocol):
 
     def networks(self) -> dict[str, nn.Module]:
         """The trained modules by name (the policy included)."""
+
+    def replica_tensors(self) -> list[Tensor]:
+        """Every tensor that must be equal on all data-parallel replicas: the networks' state and any free tensor
+        (SAC's log α). Broadcast from rank 0 at start and hashed to check that replicas agree."""
 
     def state_dict(self) -> dict[str, Any]:
         """Full training state: tensors and plain python types only."""

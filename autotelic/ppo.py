@@ -63,6 +63,7 @@ class PPOLearner:
     """PPO over an ``LMPolicy`` with prompts built by ``prompt_fn(goal, observation)``; a ``Learner``."""
 
     on_policy = True
+    rank_local_keys = ("episodes",)
 
     def __init__(self, policy: nn.Module, prompt_fn: Callable[[str, str], str], config: PPOConfig | None = None
                  ) -> None:
@@ -97,6 +98,9 @@ class PPOLearner:
 
     def networks(self) -> dict[str, nn.Module]:
         return {"policy": self.policy, "value": self.value_head}
+
+    def replica_tensors(self) -> list[Tensor]:
+        return [t for net in self.networks().values() for t in net.state_dict().values()]
 
     def _value(self, scores: Any) -> Tensor:
         feats = grad_scale(state_features(scores.token_hidden, scores.mask), self.cfg.value_trunk_grad)

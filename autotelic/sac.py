@@ -129,6 +129,7 @@ class SACLearner:
     """
 
     on_policy = False
+    rank_local_keys = ("replay", "credit")
 
     def __init__(self, policy: nn.Module, replay: EpisodeReplay, relabeller: HindsightRelabeller,
                  config: SACConfig | None = None, critic: TwinQCritic | None = None) -> None:
@@ -161,6 +162,9 @@ class SACLearner:
 
     def networks(self) -> dict[str, nn.Module]:
         return {"policy": self.policy, "critic": self.critic}
+
+    def replica_tensors(self) -> list[Tensor]:
+        return [t for net in self.networks().values() for t in net.state_dict().values()] + [self.log_alpha]
 
     @property
     def alpha(self) -> float:
