@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .atomic import TMP_PREFIX, atomic_write, fsync_dir
+
 __all__ = [
     "CHECKPOINT_DIRNAME",
     "CheckpointError",
@@ -44,7 +46,6 @@ CHECKPOINT_DIRNAME = "checkpoints"
 LATEST_POINTER = "latest"
 FORMAT_VERSION = 1
 _CKPT_RE = re.compile(r"^ckpt_(\d{9,})\.pt$")
-_TMP_PREFIX = ".tmp_"
 
 # Leaf types that torch's weights_only unpickler accepts (checked on torch 2.4–2.13).
 _SAFE_LEAVES: tuple[type, ...] = (
@@ -152,36 +153,6 @@ def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
     return _ckpt_dir(run_dir) / f"ckpt_{step:09d}.pt"
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write via ``write(fileobj)`` to a temp file in ``path``'s directory, fsync it, rename over ``path``."""
-    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}.{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
 def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     """All ``(step, path)`` checkpoint files of ``run_dir``, oldest step first (valid or not)."""
     d = _ckpt_dir(run_dir)
@@ -212,14 +183,14 @@ def save_checkpoint(state: dict, run_dir: str | os.PathLike, step: int, keep_las
 
     d = _ckpt_dir(run_dir)
     d.mkdir(parents=True, exist_ok=True)
-    for stale in d.glob(f"{_TMP_PREFIX}*"):  # left behind by a save that was killed mid-write
+    for stale in d.glob(f"{TMP_PREFIX}*"):  # left behind by a save that was killed mid-write
         with contextlib.suppress(OSError):
             stale.unlink()
 
     path = checkpoint_path(run_dir, step)
     payload = {"format": FORMAT_VERSION, "step": step, "state": state}
-    _atomic_write(path, lambda f: torch.save(payload, f))
-    _atomic_write(d / LATEST_POINTER, lambda f: f.write((path.name + "\n").encode()))
+    atomic_write(path, lambda f: torch.save(payload, f))
+    atomic_write(d / LATEST_POINTER, lambda f: f.write((path.name + "\n").encode()))
 
     existing = list_checkpoints(run_dir)
     newer = [p for s, p in existing if s > step]
@@ -234,7 +205,7 @@ def save_checkpoint(state: dict, run_dir: str | os.PathLike, step: int, keep_las
     for p in newer + older[: max(0, len(older) - keep_last)]:
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
-    _fsync_dir(d)
+    fsync_dir(d)
     return path
 
 

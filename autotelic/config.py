@@ -21,6 +21,8 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf import errors as oc_errors
 
+from .atomic import atomic_write_text
+
 __all__ = ["ConfigError", "config_to_dict", "load_config", "parse_override", "save_config"]
 
 T = TypeVar("T")
@@ -80,6 +82,25 @@ def _fields(cls: type) -> dict[str, Any]:
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
 
 
+def _all_keys(schema: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every dotted key of the schema's sections (not below mappings)."""
+    out = []
+    for name, tp in _fields(schema).items():
+        inner = _unwrap_optional(tp)[0]
+        out.append((*prefix, name))
+        if _kind(inner) == _SECTION:
+            out += _all_keys(inner, (*prefix, name))
+    return out
+
+
+def _close_keys(schema: type, part: str) -> list[str]:
+    """Dotted keys anywhere in the schema whose last component is close to ``part`` (at most two)."""
+    keys = _all_keys(schema)
+    names = sorted({k[-1] for k in keys})
+    close = set(difflib.get_close_matches(part, names, n=2, cutoff=0.75))
+    return [_dotted(k) for k in keys if k[-1] in close][:2]
+
+
 def _type_name(tp: Any) -> str:
     inner, optional = _unwrap_optional(tp)
     if isinstance(inner, type) and typing.get_origin(inner) is None:
@@ -105,7 +126,11 @@ def _resolve_key(schema: type, path: Sequence[str], source: str) -> tuple[Any, s
                 here = _dotted(path[:i])
                 valid = ", ".join(fields) or "(none)"
                 close = difflib.get_close_matches(part, list(fields), n=1)
-                hint = f"; did you mean '{_dotted([*path[:i], close[0]])}'?" if close else ""
+                if close:
+                    hint = f"; did you mean '{_dotted([*path[:i], close[0]])}'?"
+                else:  # the key may live in another section (γ is her.gamma, not sac.gamma)
+                    near = _close_keys(schema, part)
+                    hint = f"; did you mean {' or '.join(repr(k) for k in near)}?" if near else ""
                 where = f"valid keys under '{here}'" if here else "valid top-level keys"
                 raise ConfigError(f"unknown config key '{_dotted(path)}'{source}{hint} {where}: {valid}")
             tp = fields[part]
@@ -212,8 +237,10 @@ def _assign(cfg: DictConfig, schema: type, a: _Assignment) -> None:
     _ensure_sections(cfg, schema, a.path, len(a.path) if empty_section else len(a.path) - 1)
     if empty_section:
         return
+    # an empty mapping for a mapping key clears it ('model.kwargs={}'); other mappings merge into what is there
+    replace = kind == _MAPPING and isinstance(a.value, Mapping) and not a.value
     try:
-        OmegaConf.update(cfg, key, a.value, merge=True)
+        OmegaConf.update(cfg, key, a.value, merge=not replace)
     except oc_errors.OmegaConfBaseException as e:
         first = (getattr(e, "msg", None) or str(e)).strip().splitlines()[0]
         expected = _type_name(tp) if kind != _FREE else "a compatible value"
@@ -349,13 +376,5 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 def save_config(cfg: Any, path: str | os.PathLike) -> Path:
     """Write the resolved config as YAML (atomically: temp file + rename); returns the path."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     text = OmegaConf.to_yaml(OmegaConf.create(config_to_dict(cfg)))
-    tmp = p.with_name(f".tmp_{p.name}.{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, p)
-    return p
+    return atomic_write_text(path, text)

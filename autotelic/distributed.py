@@ -1,17 +1,18 @@
 """Data-parallel training over several processes: ``accelerate launch`` (or torchrun) runs N copies of the loop.
 
 Launch (see README "Scaling out"): ``accelerate launch --multi_gpu --num_processes N -m autotelic train CONFIG ...``.
-The CLI picks :class:`DistributedLoop` when the launcher says ``WORLD_SIZE > 1``; one process runs the plain
-``AutotelicLoop``, untouched. Accelerate sets up the process group (NCCL on GPUs; gloo on CPUs, which
+The CLI gives the loop core the :class:`DataParallel` strategy when the launcher says ``WORLD_SIZE > 1``
+(:func:`strategy_from_env`); one process runs ``autotelic.strategy.SingleProcess``. Accelerate sets up the process group (NCCL on GPUs; gloo on CPUs, which
 ``accelerate launch --cpu`` does not spread over processes, so CPU runs use ``--multi_gpu``, i.e. torchrun, and
 this module asks Accelerate for its multi-CPU gloo mode when no GPU is visible).
 
 What each process owns and what is shared (N processes, rank r):
 
-* **Config counts are global** and split by :func:`shard_config`: ``env.n_envs`` and ``sac.batch_size`` (must be
-  multiples of N), ``sac.learning_starts``, ``replay.capacity``, ``ppo.rollout_steps``, ``ppo.minibatch_size``
-  (divided by N, rounded up). ``sac.updates_per_step`` stays per *global* env step: every process runs the same
-  updates, each on its 1/N of the global batch. Env steps, schedules and the logged ``step`` are global.
+* **Config counts are global** and split by :func:`shard_config`: ``env.n_envs`` (a multiple of N) and
+  ``replay.capacity`` here, the learner's own counts by its config's ``shard(N)`` (SAC: ``batch_size``, a multiple
+  of N, ``learning_starts``, and ``updates_per_step`` so that every process runs the updates of a *global* env step,
+  each on its 1/N of the global batch; PPO: ``rollout_steps``, ``minibatch_size``). Env steps, schedules and the
+  logged ``step`` are global.
 * **Model replicas** start identical (same seed, then rank 0's weights broadcast, as DDP does) and stay identical:
   after every backward the learners call ``Collectives.average_gradients`` (one flat all-reduce per bucket, mean
   over processes, before gradient clipping — the DDP semantics). Why not ``accelerator.prepare(model)`` (DDP)? DDP
@@ -42,23 +43,18 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
 
-from . import checkpoint as ckpt
-from .loop import AutotelicLoop
-from .rng import seed_everything
-from .rollout import Rollout
-from .schema import TrainConfig
-from .workers import pipelined
+from .atomic import atomic_write_text
+from .episode import Episode
+from .strategy import SingleProcess, Strategy, check_world_size, checkpoint_world_size
 
-__all__ = ["Collectives", "DistContext", "DistributedLoop", "check_world_size", "checkpoint_world_size",
-           "init_distributed", "loop_class", "shard_config", "world_size_from_env"]
+__all__ = ["Collectives", "DataParallel", "DistContext", "check_world_size", "checkpoint_world_size",
+           "init_distributed", "shard_config", "strategy_from_env", "world_size_from_env"]
 
 WORLD_SIZE_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
-PER_RANK_LEARNER_KEYS = ("replay", "credit", "episodes")  # learner state that differs between processes
 REPLICAS_FILE = "replicas.json"
 BUCKET_NUMEL = 1 << 24  # gradient elements per all-reduce (64 MB in float32)
 
@@ -76,9 +72,9 @@ def world_size_from_env() -> int:
     return 1
 
 
-def loop_class() -> type[AutotelicLoop]:
-    """``DistributedLoop`` under a multi-process launcher, else the plain ``AutotelicLoop``."""
-    return DistributedLoop if world_size_from_env() > 1 else AutotelicLoop
+def strategy_from_env() -> Strategy:
+    """``DataParallel`` under a multi-process launcher (accelerate, torchrun, MPI), else ``SingleProcess``."""
+    return DataParallel() if world_size_from_env() > 1 else SingleProcess()
 
 
 @dataclass
@@ -238,7 +234,7 @@ def _buckets(params: Sequence[torch.Tensor], limit: int) -> list[list[torch.Tens
 
 
 # ---------------------------------------------------------------------------------------------- config split
-def shard_config(cfg: TrainConfig, world_size: int, device: torch.device | str | None = None) -> TrainConfig:
+def shard_config(cfg: Any, world_size: int, device: torch.device | str | None = None) -> Any:
     """The config one of ``world_size`` processes runs: global counts split (see the module docstring)."""
     n = int(world_size)
     if n < 1:
@@ -246,197 +242,106 @@ def shard_config(cfg: TrainConfig, world_size: int, device: torch.device | str |
     if cfg.env.n_envs % n:
         raise ValueError(f"env.n_envs={cfg.env.n_envs} must be a multiple of the number of processes ({n}): "
                          f"each process steps env.n_envs/{n} envs")
-    batch = cfg.sac.batch_size if cfg.learner == "sac" else cfg.ppo.minibatch_size
-    if batch % n:
-        key = "sac.batch_size" if cfg.learner == "sac" else "ppo.minibatch_size"
-        raise ValueError(f"{key}={batch} is the global batch: it must be a multiple of the number of processes "
-                         f"({n})")
     kwargs = dict(cfg.model.kwargs)
     if device is not None and torch.device(device).type != "cpu":
         kwargs.setdefault("device", str(device))
+    try:
+        learner = getattr(cfg, cfg.learner).shard(n)
+    except ValueError as e:
+        raise ValueError(f"{cfg.learner}.{e}") from None
     return dataclasses.replace(
-        cfg,
+        cfg, **{cfg.learner: learner},
         env=dataclasses.replace(cfg.env, n_envs=cfg.env.n_envs // n),
-        sac=dataclasses.replace(cfg.sac, batch_size=max(1, cfg.sac.batch_size // n),
-                                learning_starts=math.ceil(cfg.sac.learning_starts / n),
-                                updates_per_step=cfg.sac.updates_per_step * n),
-        ppo=dataclasses.replace(cfg.ppo, rollout_steps=math.ceil(cfg.ppo.rollout_steps / n),
-                                minibatch_size=max(1, cfg.ppo.minibatch_size // n)),
         replay=dataclasses.replace(cfg.replay, capacity=math.ceil(cfg.replay.capacity / n)),
         model=dataclasses.replace(cfg.model, kwargs=kwargs),
     )
-
-
-# ---------------------------------------------------------------------------------------------- checkpoints
-def checkpoint_world_size(state: dict[str, Any]) -> int:
-    """Number of processes that wrote a checkpoint state (1 for a single-process checkpoint)."""
-    part = state.get("distributed")
-    return int(part["world_size"]) if isinstance(part, dict) and "world_size" in part else 1
-
-
-def check_world_size(state: dict[str, Any], world_size: int) -> None:
-    """CheckpointError unless ``state`` was written by ``world_size`` processes (resume needs the same count)."""
-    saved = checkpoint_world_size(state)
-    if saved == world_size:
-        return
-    how = ("`autotelic train --resume RUN_DIR` without accelerate launch" if saved == 1 else
-           f"`accelerate launch --multi_gpu --num_processes {saved} -m autotelic train --resume RUN_DIR`")
-    raise ckpt.CheckpointError(
-        f"this checkpoint was written by {saved} process(es) but this run has {world_size}: resume with the same "
-        f"number of processes ({how}); each process's replay buffer, envs and random streams cannot be re-split")
-
-
-class _NullLogger:
-    """What processes other than rank 0 log to: nothing."""
-
-    def log(self, step: int, metrics: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _tensor_bytes(t: torch.Tensor) -> bytes:
     return t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
-# ---------------------------------------------------------------------------------------------- the loop
-class DistributedLoop(AutotelicLoop):
-    """``AutotelicLoop`` as one of N data-parallel processes (see the module docstring for who owns what)."""
+# ---------------------------------------------------------------------------------------------- the strategy
+class DataParallel:
+    """The loop core as one of N data-parallel processes (see the module docstring for who owns what)."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: str | Path | None = None, ctx: DistContext | None = None) -> None:
+    def __init__(self, ctx: DistContext | None = None) -> None:
         self.ctx = ctx or init_distributed()
         self.collectives = Collectives(self.ctx)
-        r = self.ctx.rank
-        super().__init__(shard_config(cfg, self.ctx.world_size, self.ctx.device), run_dir)
-        # the global config is what config.yaml holds and what the schedules read; only rank 0 shows progress
-        self.cfg = cfg if self.ctx.is_main else dataclasses.replace(
-            cfg, loop=dataclasses.replace(cfg.loop, progress=False))
-        if not hasattr(self.learner, "dist"):
-            raise ValueError(f"learner {type(self.learner).__name__} has no 'dist' hook for gradient averaging")
-        self.learner.dist = self.collectives
-        self.collectives.broadcast_(self._replica_tensors())  # identical replicas, whatever the init did
-        # rank r: its own envs' seeds and its own sampling stream (model init above used cfg.seed on every rank)
-        self.rng = seed_everything(cfg.seed + r)
-        self.rollout = Rollout(self.envs, self.prompt, self._next_goal, seed=cfg.seed + r)
-        self._agreed_stop = False
-        self._interrupt: Any = None
+        self.rank, self.world_size = self.ctx.rank, self.ctx.world_size
         self.last_replicas: dict[str, Any] | None = None
+        self._learner: Any = None
 
     @property
     def is_main(self) -> bool:
         return self.ctx.is_main
 
-    def _replica_tensors(self) -> list[torch.Tensor]:
-        tensors = [t for net in self.learner.networks().values() for t in net.state_dict().values()]
-        log_alpha = getattr(self.learner, "log_alpha", None)
-        return tensors + ([log_alpha] if isinstance(log_alpha, torch.Tensor) else [])
+    def shard(self, cfg: Any) -> Any:
+        return shard_config(cfg, self.world_size, self.ctx.device)
 
-    # ------------------------------------------------------------------ the loop
-    def train_iteration(self) -> None:
-        """Step this rank's envs; share finished episodes with every rank; agree on updates and on stopping."""
-        before = self.env_steps
-        self.policy.eval()
-        finished = self.rollout.step(pipelined(self._act, self.envs))
-        self.env_steps = self.rollout.env_steps * self.ctx.world_size  # every rank steps the same number of envs
-        self.learner.observe(finished)  # the learner sees only this rank's episodes
-        stop = bool(self._interrupt is not None and self._interrupt.requested)
-        shared = self.collectives.all_gather_object((finished, self.learner.pending_updates(), stop))
-        for episodes, _, _ in shared:  # every rank, same order: identical goal graphs and curriculum statistics
-            for ep in episodes:
-                self._on_episode(ep)
-        self._agreed_stop = any(s for _, _, s in shared)
-        if self._update_due(before):
-            self._run_updates(min(p for _, p, _ in shared))  # every rank runs the same number of updates
+    def setup(self, core: Any) -> None:
+        learner = core.learner
+        if not hasattr(learner, "dist"):
+            raise ValueError(f"learner {type(learner).__name__} has no 'dist' hook for gradient averaging")
+        learner.dist = self.collectives
+        self.collectives.broadcast_(learner.replica_tensors())  # identical replicas, whatever the init did
 
-    def run(self) -> dict[str, float]:
-        row = super().run()
-        # leave together: a gloo process whose peers exit while its last sends are in flight can abort at exit
-        self.collectives.barrier()
-        return row
+    def exchange(self, finished: Sequence[Episode], pending_updates: int, stop: bool
+                 ) -> tuple[list[Episode], int, bool]:
+        shared = self.collectives.all_gather_object((list(finished), int(pending_updates), bool(stop)))
+        episodes = [ep for eps, _, _ in shared for ep in eps]
+        return episodes, min(p for _, p, _ in shared), any(s for _, _, s in shared)
 
-    def _stop_requested(self, interrupt: Any) -> bool:
-        self._interrupt = interrupt
-        return self._agreed_stop
-
-    def evaluate(self) -> dict[str, float]:
-        return super().evaluate() if self.is_main else {}
-
-    def _log(self) -> dict[str, float]:
+    def merge_metrics(self, pending: dict[str, list[float]]) -> dict[str, list[float]]:
         merged: dict[str, list[float]] = {}
-        for pending in self.collectives.all_gather_object(self._pending):
-            for k, v in pending.items():
+        for part in self.collectives.all_gather_object(pending):
+            for k, v in part.items():
                 merged.setdefault(k, []).extend(v)
-        self._pending = merged  # learner metrics: mean over every update of every process
-        return super()._log()
+        return merged
 
-    def _open_outputs(self, resume_step: int | None) -> Any:
-        return super()._open_outputs(resume_step) if self.is_main else _NullLogger()
-
-    def snapshot(self) -> Path:
-        if self.is_main:
-            return super().snapshot()
-        return self.run_dir / "graph" / f"graph_{self.env_steps:09d}.json"
-
-    def render(self) -> None:
-        if self.is_main:
-            super().render()
-
-    # ------------------------------------------------------------------ checkpoints
-    def fingerprint(self) -> dict[str, Any]:
-        """SHA-256 of this replica's trainable weights (every network, α) and of its goal graph."""
+    def fingerprint(self, core: Any) -> dict[str, Any]:
+        """SHA-256 of this replica's ``learner.replica_tensors()`` (weights, critic targets, α) and goal graph."""
         h = hashlib.sha256()
-        for name, net in sorted(self.learner.networks().items()):
-            trainable = {k for k, p in net.named_parameters() if p.requires_grad}
-            for k, t in net.state_dict().items():
-                if k in trainable or (name != "policy" and torch.is_floating_point(t)):
-                    h.update(f"{name}.{k}".encode())
-                    h.update(_tensor_bytes(t))
-        log_alpha = getattr(self.learner, "log_alpha", None)
-        if isinstance(log_alpha, torch.Tensor):
-            h.update(_tensor_bytes(log_alpha))
-        graph = hashlib.sha256(json.dumps(self.graph.state_dict(), sort_keys=True).encode()).hexdigest()
-        return {"rank": self.ctx.rank, "weights": h.hexdigest(), "graph": graph,
-                "updates": int(getattr(self.learner, "num_updates", 0)), "episodes": self.episodes}
+        for t in core.learner.replica_tensors():
+            h.update(_tensor_bytes(t))
+        graph = hashlib.sha256(json.dumps(core.graph.state_dict(), sort_keys=True).encode()).hexdigest()
+        return {"rank": self.rank, "weights": h.hexdigest(), "graph": graph,
+                "updates": int(core.learner.num_updates), "episodes": core.episodes}
 
-    def state_dict(self) -> dict[str, Any]:
+    def checkpoint_state(self, state: dict[str, Any], core: Any) -> dict[str, Any]:
         """Collective: rank 0 gets the checkpoint state (its own + every rank's part); other ranks get {}."""
-        full = super().state_dict()
-        learner = dict(full["learner"])
-        own = {"learner": {k: learner.pop(k) for k in PER_RANK_LEARNER_KEYS if k in learner},
-               "rollout": full["rollout"], "rng": full["rng"], "curriculum": full["curriculum"],
-               "pending": full["loop"]["pending"]}
-        parts = self.collectives.gather_object((own, self.fingerprint()))
+        learner = dict(state["learner"])
+        own = {"learner": {k: learner.pop(k) for k in core.learner.rank_local_keys if k in learner},
+               "rollout": state["rollout"], "rng": state["rng"], "curriculum": state["curriculum"],
+               "pending": state["loop"]["pending"]}
+        parts = self.collectives.gather_object((own, self.fingerprint(core)))
         if parts is None:
             return {}
-        self.last_replicas = {"step": self.env_steps, "world_size": self.ctx.world_size,
+        self.last_replicas = {"step": core.env_steps, "world_size": self.world_size,
                               "ranks": [fp for _, fp in parts]}
         keys = ("weights", "graph", "updates")
         self.last_replicas["identical"] = all(fp[k] == parts[0][1][k] for _, fp in parts for k in keys)
-        return {**full, "learner": learner, "rollout": None, "rng": None, "curriculum": None,
-                "loop": {**full["loop"], "pending": {}},
-                "distributed": {"world_size": self.ctx.world_size, "ranks": [o for o, _ in parts]}}
+        return {**state, "learner": learner, "rollout": None, "rng": None, "curriculum": None,
+                "loop": {**state["loop"], "pending": {}},
+                "distributed": {"world_size": self.world_size, "ranks": [o for o, _ in parts]}}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_world_size(state, self.ctx.world_size)
-        own = state["distributed"]["ranks"][self.ctx.rank]
+    def restore_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        check_world_size(state, self.world_size)
+        own = state["distributed"]["ranks"][self.rank]
         merged = {k: v for k, v in state.items() if k != "distributed"}
         merged.update(rollout=own["rollout"], rng=own["rng"], curriculum=own["curriculum"],
                       learner={**state["learner"], **own["learner"]},
                       loop={**state["loop"], "pending": own["pending"]})
-        super().load_state_dict(merged)
+        return merged
 
-    def save(self) -> Path:
-        """Collective; rank 0 writes the checkpoint and ``replicas.json`` (warns if the replicas differ)."""
-        state = self.state_dict()
-        if not self.is_main:
-            return ckpt.checkpoint_path(self.run_dir, self.env_steps)
-        path = ckpt.save_checkpoint(state, self.run_dir, self.env_steps)
+    def after_save(self, core: Any) -> None:
+        """Write ``replicas.json`` beside the checkpoint; warn if the replicas differ."""
         assert self.last_replicas is not None
-        tmp = self.run_dir / f".tmp_{REPLICAS_FILE}"
-        tmp.write_text(json.dumps(self.last_replicas, indent=1))
-        os.replace(tmp, self.run_dir / REPLICAS_FILE)
+        atomic_write_text(core.run_dir / REPLICAS_FILE, json.dumps(self.last_replicas, indent=1))
         if not self.last_replicas["identical"]:
-            warnings.warn(f"model replicas or goal graphs differ between processes at step {self.env_steps}: "
-                          f"see {self.run_dir / REPLICAS_FILE}", RuntimeWarning, stacklevel=2)
-        return path
+            warnings.warn(f"model replicas or goal graphs differ between processes at step {core.env_steps}: "
+                          f"see {core.run_dir / REPLICAS_FILE}", RuntimeWarning, stacklevel=2)
+
+    def finish(self) -> None:
+        # leave together: a gloo process whose peers exit while its last sends are in flight can abort at exit
+        self.collectives.barrier()

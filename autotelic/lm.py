@@ -110,10 +110,11 @@ def build_word_tokenizer(texts: Iterable[str]):
 
 
 def tiny_t5_config(vocab_size: int, **overrides):
-    """Small T5: d_model 128, 2+2 layers, d_ff 256, 4 heads, no dropout, default (tied, scaled) embeddings."""
+    """Small T5: d_model 64, 1+1 layers, d_ff 128, 4 heads of 16, no dropout, default (tied, scaled) embeddings
+    (~4× faster updates than d 128 with 2+2 layers, and it learns the default run as well)."""
     from transformers import T5Config
 
-    kw = dict(vocab_size=vocab_size, d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2,
+    kw = dict(vocab_size=vocab_size, d_model=64, d_kv=16, d_ff=128, num_layers=1, num_decoder_layers=1,
               num_heads=4, dropout_rate=0.0, feed_forward_proj="relu", pad_token_id=0, eos_token_id=1,
               decoder_start_token_id=0)
     kw.update(overrides)
@@ -142,6 +143,18 @@ def tiny_gpt2_config(vocab_size: int, **overrides):
               resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=1, pad_token_id=0)
     kw.update(overrides)
     return GPT2Config(**kw)
+
+
+def _check_overrides(name: str, overrides: dict) -> None:
+    """ValueError for a tiny-model override its config class does not have (``d_modle``), with the nearest name."""
+    import difflib
+
+    known = set(TINY_BUILDERS[name.lower()](8).to_dict())
+    for key in overrides:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean 'model.kwargs.{close[0]}'?" if close else ""
+            raise ValueError(f"unknown model.kwargs key {key!r} for model {name!r}{hint}")
 
 
 TINY_BUILDERS = {"tiny": tiny_t5_config, "tiny-t5": tiny_t5_config, "tiny-causal": tiny_llama_config,
@@ -544,6 +557,7 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
             raise ValueError(f"model {name!r} builds a word-level tokenizer: pass vocabulary=[words or texts] "
                              "(e.g. env.vocabulary() + prompt_builder.words())")
         tok = build_word_tokenizer(vocabulary)
+        _check_overrides(name, config_overrides)
         cfg = TINY_BUILDERS[key](len(tok), **config_overrides)
         from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
@@ -555,7 +569,9 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
         mode = "full" if finetune == "auto" else finetune
     else:
         if config_overrides:
-            raise TypeError(f"config overrides {sorted(config_overrides)} only apply to tiny models")
+            raise ValueError(f"model.kwargs {sorted(config_overrides)} size a tiny model built from a config; "
+                             f"{name!r} loads pretrained weights and takes only dtype, device, finetune, lora_r, "
+                             "lora_alpha, lora_dropout, lora_target_modules, append_eos, local_files_only")
         # a saved fully fine-tuned (tiny) model stays float32 by default, like when it was built
         rdtype = _resolve_dtype(dtype, dev, pretrained=meta.get("finetune") != "full")
         if key in ("smollm2-135m", "smollm2"):

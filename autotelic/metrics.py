@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .atomic import atomic_write
+
 __all__ = ["METRICS_CSV", "METRICS_JSONL", "MetricLogger", "read_metrics", "tensorboard_available"]
 
 METRICS_JSONL = "metrics.jsonl"
@@ -210,12 +212,7 @@ class MetricLogger:
 
     # -- file rewriting (atomic: temp file + os.replace) -----------------------------------------------------------
     def _replace(self, path: Path, text_writer: Any) -> None:
-        tmp = path.with_name(f".tmp_{path.name}.{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            text_writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, text_writer, binary=False)
 
     def _rewrite_jsonl(self, rows: list[dict]) -> None:
         self._replace(self.jsonl_path, lambda f: f.writelines(json.dumps(r) + "\n" for r in rows))

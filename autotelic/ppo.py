@@ -7,7 +7,8 @@ policy (sampled, not greedy), so the loop must update before collecting the next
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -57,6 +58,14 @@ class PPOConfig:
     target_kl: float | None = None    # stop the epochs early when the approximate KL exceeds it
     value_trunk_grad: float = 1.0     # scale of the value loss' gradient into the shared trunk
     value_hidden: int = 256
+
+    def shard(self, world_size: int) -> "PPOConfig":
+        """The config one of ``world_size`` data-parallel processes runs: 1/N of the rollout and of the minibatch."""
+        n = int(world_size)
+        if self.minibatch_size % n:
+            raise ValueError(f"minibatch_size={self.minibatch_size} is the global minibatch: it must be a multiple "
+                             f"of the number of processes ({n})")
+        return replace(self, rollout_steps=math.ceil(self.rollout_steps / n), minibatch_size=self.minibatch_size // n)
 
 
 class PPOLearner:

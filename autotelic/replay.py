@@ -7,7 +7,7 @@ counts, so memory follows what is stored and nothing is preallocated.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Hashable, Iterator, Sequence
+from typing import Any, Hashable, Iterator
 
 import numpy as np
 
@@ -101,10 +101,6 @@ class EpisodeReplay:
         self._episodes_added += 1
         self._transitions_added += len(stored)
         self._starts = None
-
-    def extend(self, episodes: Sequence[Episode]) -> None:
-        for ep in episodes:
-            self.add(ep)
 
     def _intern(self, ep: Episode) -> Episode:
         s, tu, se = self._strings.add, self._tuples.add, self._sets.add

@@ -10,7 +10,7 @@ from .episode import Episode
 
 PromptFn = Callable[[str, str], str]
 ActFn = Callable[[list[str], list[list[str]]], list[int]]
-GoalFn = Callable[[int], "str | None"]
+GoalsFn = Callable[[Sequence[int]], Sequence["str | None"]]
 
 
 @dataclass
@@ -33,24 +33,31 @@ def _env_goal(env: Any) -> str:
 class Rollout:
     """Lockstep rollout over ``envs``: ``step(act)`` advances every env by one action and returns finished episodes.
 
-    ``next_goal(i)`` gives the goal env i pursues next (None lets the env choose, e.g. while the graph is empty).
-    Every reset is seeded from the rollout's own generator (seeded by ``seed``), so an episode in progress is
+    ``next_goals(indices)`` gives the goals the envs ``indices`` pursue next, asked once per step for every env that
+    resets in it (None lets the env choose, e.g. while the graph is empty). Every reset is seeded from the rollout's own generator (seeded by ``seed``), so an episode in progress is
     fully described by (reset seed, goal, actions): ``state_dict`` saves that and ``load_state_dict`` replays it,
     which makes resuming exact for any env whose reset(seed) and step are deterministic.
     """
 
-    def __init__(self, envs: Sequence[Any], prompt_fn: PromptFn, next_goal: GoalFn, seed: int = 0):
+    def __init__(self, envs: Sequence[Any], prompt_fn: PromptFn, next_goals: GoalsFn, seed: int = 0):
         if not envs:
             raise ValueError("Rollout needs at least one env")
-        self.envs, self.prompt_fn, self.next_goal = list(envs), prompt_fn, next_goal
+        self.envs, self.prompt_fn, self.next_goals = list(envs), prompt_fn, next_goals
         self.rng = np.random.default_rng(seed)
-        self.slots: list[_Slot] = [self._reset(i) for i in range(len(envs))]
+        self.slots: list[_Slot] = []
+        self.slots = self._reset_new(range(len(self.envs)))
         self.env_steps = 0
 
-    def _reset(self, i: int, goal: str | None = None, seed: int | None = None) -> _Slot:
-        if seed is None:
-            seed = int(self.rng.integers(2**31 - 1))
-            goal = self.next_goal(i)
+    def _reset_new(self, indices: Sequence[int]) -> list[_Slot]:
+        """Reset envs ``indices`` with fresh seeds (drawn in order) and one ``next_goals`` call for all of them."""
+        indices = list(indices)
+        seeds = [int(self.rng.integers(2**31 - 1)) for _ in indices]
+        goals = list(self.next_goals(indices)) if indices else []
+        if len(goals) != len(indices):
+            raise ValueError(f"next_goals returned {len(goals)} goals for {len(indices)} envs")
+        return [self._reset(i, goal, seed) for i, goal, seed in zip(indices, goals, seeds)]
+
+    def _reset(self, i: int, goal: str | None, seed: int) -> _Slot:
         obs, info = self.envs[i].reset(seed=seed, options=None if goal is None else {"goal": goal})
         pursued = _env_goal(self.envs[i]) if goal is None else goal
         actions = tuple(info["admissible_actions"])
@@ -77,7 +84,7 @@ class Rollout:
                 self._advance(i, int(a))
 
     def _advance(self, i: int, a: int) -> Episode | None:
-        """Take action index ``a`` in env i; return the episode if it finished (the env is then reset)."""
+        """Take action index ``a`` in env i; return the episode if it finished (the caller resets the env)."""
         ep = self.slots[i].episode
         action = ep.admissible[-1][a]
         obs, reward, terminated, truncated, info = self.envs[i].step(action)
@@ -92,7 +99,6 @@ class Rollout:
         if not (terminated or truncated):
             return None
         ep.terminated, ep.truncated = bool(terminated), bool(truncated and not terminated)
-        self.slots[i] = self._reset(i)
         return ep
 
     def prompts(self) -> tuple[list[str], list[list[str]]]:
@@ -113,5 +119,8 @@ class Rollout:
             ep = self._advance(i, int(a))
             if ep is not None:
                 finished.append((i, ep))
+        done = [i for i, _ in finished]
+        for i, slot in zip(done, self._reset_new(done)):
+            self.slots[i] = slot
         self.env_steps += len(self.slots)
         return finished

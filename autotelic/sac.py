@@ -13,7 +13,7 @@ and learning rate) as well as the heads.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -86,7 +86,7 @@ def uniform_ce_loss(log_pi: Tensor, mask: Tensor) -> Tensor:
 class SACConfig:
     """Discrete SAC hyper-parameters (n-step, γ and HER live in the relabeller)."""
 
-    batch_size: int = 64
+    batch_size: int = 32
     actor_lr: float = 3e-4
     critic_lr: float = 1e-3
     alpha_lr: float = 3e-3
@@ -96,7 +96,7 @@ class SACConfig:
     entropy_kappa: float = 0.6       # target entropy κ·log|A_s|
     tau: float = 0.005               # Polyak rate for the target heads
     learning_starts: int = 256       # transitions in replay before updates start
-    updates_per_step: float = 0.25   # updates asked for per observed env step
+    updates_per_step: float = 1.0    # updates asked for per observed env step (0.5 learns Grasp goals far slower)
     critic_warmup_updates: int = 0   # critic-only updates first (no actor loss, no α; the trunk still moves
     #                                  with the critic's gradient when critic_trunk_grad > 0)
     uniform_warmup_updates: int = 0  # actor trained towards uniform over A_s first (DESIGN "Length bias")
@@ -117,6 +117,16 @@ class SACConfig:
             raise ValueError("entropy_kappa, updates_per_step and critic_trunk_grad must be >= 0")
         if self.critic_head not in HEAD_TYPES:
             raise ValueError(f"unknown critic head {self.critic_head!r}; expected one of {HEAD_TYPES}")
+
+    def shard(self, world_size: int) -> "SACConfig":
+        """The config one of ``world_size`` data-parallel processes runs: each takes 1/N of the global batch and
+        of ``learning_starts`` and runs the updates of a global env step (``updates_per_step`` × N per own step)."""
+        n = int(world_size)
+        if self.batch_size % n:
+            raise ValueError(f"batch_size={self.batch_size} is the global batch: it must be a multiple of the "
+                             f"number of processes ({n})")
+        return replace(self, batch_size=self.batch_size // n, learning_starts=math.ceil(self.learning_starts / n),
+                       updates_per_step=self.updates_per_step * n)
 
 
 class SACLearner:

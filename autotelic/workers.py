@@ -48,15 +48,25 @@ def _build_env(env_id: str, kwargs: dict[str, Any]) -> Any:
             cls = getattr(importlib.import_module(mod), attr)
         except (ImportError, AttributeError) as e:
             raise ValueError(f"cannot load env {env_id!r}: {e}") from e
-        return cls(**kwargs)
+        return _construct(env_id, lambda: cls(**kwargs), kwargs)
     import gymnasium as gym
 
     import autotelic.envs  # noqa: F401  registers the built-in ids (a worker process imports only this module)
 
     try:
-        return gym.make(env_id, **kwargs)
+        return _construct(env_id, lambda: gym.make(env_id, **kwargs), kwargs)
     except gym.error.Error as e:
         raise ValueError(f"cannot make env {env_id!r}: {e}") from e
+
+
+def _construct(env_id: str, build: Callable[[], Any], kwargs: dict[str, Any]) -> Any:
+    """``build()``; a kwarg the env does not take is one ValueError naming ``env.kwargs``, not a traceback."""
+    try:
+        return build()
+    except TypeError as e:
+        if not kwargs or "argument" not in str(e):
+            raise
+        raise ValueError(f"env.kwargs {sorted(kwargs)} do not fit env {env_id!r}: {e}") from None
 
 
 def make_envs(cfg: Any, n: int | None = None) -> list[Any]:

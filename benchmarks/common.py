@@ -22,6 +22,7 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
+from autotelic.cli import find_config
 from autotelic.config import load_config
 from autotelic.evaluate import evaluate_goals
 from autotelic.loop import AutotelicLoop
@@ -101,13 +102,9 @@ def quiet_overrides(args: argparse.Namespace, run_dir: Path, seed: int) -> list[
 
 
 def make_config(config: str | os.PathLike | None, overrides: Sequence[str]) -> TrainConfig:
-    """``load_config(TrainConfig, config, overrides)``; a bundled name resolves to ``configs/<name>.yaml``."""
-    if config is not None and not Path(config).is_file():
-        bundled = CONFIGS / f"{config}.yaml"
-        if not bundled.is_file():
-            raise ValueError(f"config {config!r} is neither a file nor a name in {CONFIGS}")
-        config = bundled
-    return load_config(TrainConfig, None if config is None else str(config), list(overrides))
+    """``load_config(TrainConfig, config, overrides)``; a shipped name (``default``, ``ppo``) resolves as
+    ``autotelic train NAME`` does."""
+    return load_config(TrainConfig, None if config is None else find_config(str(config)), list(overrides))
 
 
 @dataclass

@@ -143,7 +143,7 @@ def rollout_rate(workers: str, env_id: str, kwargs: dict[str, Any], n_envs: int,
     envs = make_envs(SimpleNamespace(id=env_id, kwargs=kwargs, n_envs=n_envs, workers=workers))
     try:
         rng = np.random.default_rng(0)
-        r = Rollout(envs, lambda g, o: o, lambda i: None, seed=0)
+        r = Rollout(envs, lambda g, o: o, lambda idx: [None] * len(idx), seed=0)
         act = pipelined(lambda p, c: [int(rng.integers(len(x))) for x in c], envs)
         t0 = time.perf_counter()
         for _ in range(steps):

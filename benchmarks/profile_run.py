@@ -40,6 +40,7 @@ import torch  # noqa: E402
 from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config, pyplot,  # noqa: E402
                     quiet_overrides, save_figure, table, train, write_json)
 
+from autotelic.callbacks import EvalCallback, LogCallback, RenderCallback, SnapshotCallback
 from autotelic.loop import AutotelicLoop  # noqa: E402
 
 NAME = "profile_run"
@@ -90,7 +91,7 @@ def instrument(loop: AutotelicLoop) -> SectionTimer:
         t.wrap(env, "step", "env")
         t.wrap(env, "reset", "env")
     t.wrap(loop.rollout, "prompt_fn", "prompt building")
-    t.wrap(loop, "prompt", "prompt building")  # evaluation builds its rollout from loop.prompt at call time
+    t.wrap(loop.evaluator, "prompt_fn", "prompt building")  # evaluation builds its rollout from it at call time
     learner = loop.learner
     relabeller = getattr(learner, "relabeller", None)
     if relabeller is not None:
@@ -110,10 +111,12 @@ def instrument(loop: AutotelicLoop) -> SectionTimer:
         t.wrap(loop.graph, name, "graph / curriculum")
     for name in ("sample", "update", "metrics"):
         t.wrap(loop.curriculum, name, "graph / curriculum")
-    t.wrap(loop, "_log", "logging")
-    t.wrap(loop, "evaluate", "eval glue")
-    for name in ("save", "snapshot", "render"):
-        t.wrap(loop, name, "checkpoint & pictures")
+    by_type = {type(cb): cb for cb in loop.callbacks}
+    t.wrap(by_type[LogCallback], "log", "logging")
+    t.wrap(by_type[EvalCallback], "evaluator", "eval glue")
+    t.wrap(loop, "save", "checkpoint & pictures")
+    t.wrap(by_type[SnapshotCallback], "snapshot", "checkpoint & pictures")
+    t.wrap(by_type[RenderCallback], "on_run_end", "checkpoint & pictures")
     return t
 
 

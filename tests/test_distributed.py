@@ -17,7 +17,8 @@ import torch
 from autotelic.checkpoint import CheckpointError
 from autotelic.cli import main
 from autotelic.config import load_config
-from autotelic.distributed import check_world_size, checkpoint_world_size, loop_class, shard_config
+from autotelic.distributed import check_world_size, checkpoint_world_size, shard_config, strategy_from_env
+from autotelic.strategy import SingleProcess
 from autotelic.envs import TextEnvError
 from autotelic.loop import TIMING_METRICS, AutotelicLoop
 from autotelic.metrics import read_metrics
@@ -134,7 +135,7 @@ def test_world_size_checks_and_config_split(monkeypatch):
     with pytest.raises(ValueError, match="sac.batch_size=64 is the global batch"):
         shard_config(load_config(TrainConfig, None, ["env.n_envs=10", "sac.batch_size=64"]), 5)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert loop_class() is AutotelicLoop
+    assert isinstance(strategy_from_env(), SingleProcess)
 
 
 WORKER = textwrap.dedent("""
@@ -188,7 +189,7 @@ def _env_cfg(workers, n=4):
 
 def _roll(envs, steps, seed=3):
     goals = ["Grasp chair", "Grow carrot", None, "Grow cow"]
-    r = Rollout(envs, lambda g, o: f"{g}|{o}", lambda i: goals[i % 4], seed=seed)
+    r = Rollout(envs, lambda g, o: f"{g}|{o}", lambda idx: [goals[i % 4] for i in idx], seed=seed)
     rng = np.random.default_rng(0)
     act = pipelined(lambda p, c: [int(rng.integers(len(x))) for x in c], envs)
     return [ep for _ in range(steps) for ep in r.step(act)], r
@@ -203,7 +204,7 @@ def test_subprocess_env_workers_give_the_same_episodes_as_inline_envs():
         assert len(inline) > 10 and workers == inline  # same goals, observations, actions, rewards, achieved
         assert r_workers.state_dict() == r_inline.state_dict()
         # a resumed rollout replays its episodes in progress one env at a time
-        again = Rollout(envs, lambda g, o: f"{g}|{o}", lambda i: None, seed=9)
+        again = Rollout(envs, lambda g, o: f"{g}|{o}", lambda idx: [None] * len(idx), seed=9)
         again.load_state_dict(r_inline.state_dict())
         assert [s.episode for s in again.slots] == [s.episode for s in r_inline.slots]
         ref = make_envs(_env_cfg("inline", 1))[0].unwrapped

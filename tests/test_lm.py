@@ -49,20 +49,20 @@ def test_tiny_builders_small_seeded_and_tied(name):
     b = build_lm(name, VOCAB, seed=3, device="cpu")
     c = build_lm(name, VOCAB, seed=4, device="cpu")
     n = sum(p.numel() for p in a.parameters())
-    assert 1e5 < n < 5e6
+    assert 5e4 < n < 5e6
     assert a.finetune == "full" and all(p.requires_grad for p in a.parameters())
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert any(not torch.equal(sa[k], sc[k]) for k in sa)
     head, emb = a.core.get_output_embeddings().weight, a.core.get_input_embeddings().weight
     assert head.data_ptr() == emb.data_ptr()  # tied embeddings
-    assert a.vocab_size == len(a.tokenizer) and a.hidden_size == 128
+    assert a.vocab_size == len(a.tokenizer) and a.hidden_size == (64 if name == "tiny" else 128)
     assert a.dtype == torch.float32
 
 
 def test_tiny_t5_keeps_output_scaling_and_refuses_untied():
     lm = build_lm("tiny", VOCAB, device="cpu")
-    assert lm.is_encoder_decoder and lm.output_scale == pytest.approx(128 ** -0.5)
+    assert lm.is_encoder_decoder and lm.output_scale == pytest.approx(64 ** -0.5)  # d_model 64
     with pytest.raises(ValueError, match="tie_word_embeddings"):
         tiny_t5_config(10, tie_word_embeddings=False)
 
@@ -70,8 +70,8 @@ def test_tiny_t5_keeps_output_scaling_and_refuses_untied():
 def test_tiny_needs_vocabulary_and_config_overrides_apply():
     with pytest.raises(ValueError, match="vocabulary"):
         build_lm("tiny")
-    lm = build_lm("tiny", VOCAB, device="cpu", d_model=64, d_ff=64, d_kv=16)
-    assert lm.hidden_size == 64
+    lm = build_lm("tiny", VOCAB, device="cpu", d_model=32, d_ff=64, d_kv=8)
+    assert lm.hidden_size == 32
     with pytest.raises(ValueError, match="finetune"):
         build_lm("tiny", VOCAB, finetune="partial")
 

@@ -208,17 +208,9 @@ def test_smollm2_loads_offline_ranks_sensibly_and_matches_naive(monkeypatch):
 
 def test_prompt_builder_default_format_and_words():
     pb = PromptBuilder()
-    p = pb("grow carrot", "You see carrot seed.", history=["Go to water"])
-    assert p == "Goal: grow carrot\nObservation: You see carrot seed.\nAction:\n"  # history off by default
+    p = pb("grow carrot", "You see carrot seed.")
+    assert p == "Goal: grow carrot\nObservation: You see carrot seed.\nAction:\n"
     assert pb.words() == [":", "action", "goal", "observation"]
-
-
-def test_prompt_builder_history_keeps_last_k():
-    pb = PromptBuilder(history_k=2)
-    assert pb("g", "o") == "Goal: g\nObservation: o\nAction:\n"
-    p = pb("g", "o", history=["Go to water", "Grasp", "Go to carrot seed"])
-    assert p == "Goal: g\nPrevious actions: Grasp, Go to carrot seed\nObservation: o\nAction:\n"
-    assert {"previous", "actions", ","} <= set(pb.words())
 
 
 def test_prompt_builder_validates_template():
@@ -226,11 +218,7 @@ def test_prompt_builder_validates_template():
         PromptBuilder(template="Goal: {goal}")
     with pytest.raises(ValueError, match="unknown field"):
         PromptBuilder(template="{goal} {observation} {oops}")
-    with pytest.raises(ValueError, match="history"):
-        PromptBuilder(template="{goal} {observation}", history_k=1)
-    with pytest.raises(ValueError, match="history_k"):
-        PromptBuilder(history_k=-1)
-    with pytest.raises(TypeError):
-        PromptBuilder()("g", "o", history="Grasp")
+    old = PromptBuilder(template="Goal: {goal}\n{history}Observation: {observation}\nAction:\n")  # 0.1 configs
+    assert old("g", "o") == PromptBuilder()("g", "o")
     custom = PromptBuilder(template="[{goal}] {observation} ->")
     assert custom("grasp lamp", "lamp here") == "[grasp lamp] lamp here ->" and "->" not in custom.words()

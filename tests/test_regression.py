@@ -9,7 +9,7 @@ import math
 import sys
 from pathlib import Path
 
-from autotelic.cli import _find_config
+from autotelic.cli import find_config
 from autotelic.config import load_config
 from autotelic.loop import TIMING_METRICS, AutotelicLoop
 from autotelic.metrics import read_metrics
@@ -22,7 +22,7 @@ SHORT = ["loop.total_env_steps=640", "env.n_envs=4", "sac.learning_starts=64", "
 
 
 def short_default_run(run_dir: Path) -> list[dict]:
-    cfg = load_config(TrainConfig, _find_config("default"), SHORT + [f"run_dir={run_dir}"])
+    cfg = load_config(TrainConfig, find_config("default"), SHORT + [f"run_dir={run_dir}"])
     AutotelicLoop(cfg).run()
     return [{k: v for k, v in r.items() if k not in TIMING_METRICS} for r in read_metrics(run_dir)]
 

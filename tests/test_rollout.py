@@ -14,7 +14,7 @@ def _prompt(goal, obs):
 def test_rollout_batches_calls_and_returns_valid_episodes():
     envs = [PlaygroundText(goal_in_observation=False) for _ in range(3)]
     goals = ["Grasp chair", "Grow carrot", None]
-    r = Rollout(envs, _prompt, lambda i: goals[i], seed=0)
+    r = Rollout(envs, _prompt, lambda idx: [goals[i] for i in idx], seed=0)
     calls, rng, finished = [], random.Random(0), []
     for _ in range(40):
         def act(prompts, cands):
@@ -32,7 +32,7 @@ def test_rollout_batches_calls_and_returns_valid_episodes():
 
 def test_solver_policy_always_succeeds():
     env = PlaygroundText(goal_in_observation=False)
-    r = Rollout([env], _prompt, lambda i: "Grow cow", seed=1)
+    r = Rollout([env], _prompt, lambda idx: ["Grow cow"] * len(idx), seed=1)
     plan: list[str] = []
 
     def act(prompts, cands):
@@ -45,7 +45,7 @@ def test_solver_policy_always_succeeds():
 
 def test_rollout_needs_envs():
     with pytest.raises(ValueError, match="at least one env"):
-        Rollout([], _prompt, lambda i: None)
+        Rollout([], _prompt, lambda idx: [None] * len(idx))
 
 
 def test_evaluate_goals_runs_each_goal_the_requested_times():
@@ -70,7 +70,7 @@ def test_evaluate_goals_runs_each_goal_the_requested_times():
 def test_rollout_state_round_trip_replays_episodes_in_progress():
     def make():
         envs = [PlaygroundText(goal_in_observation=False) for _ in range(3)]
-        return Rollout(envs, _prompt, lambda i: ["Grow cow", None, "Grow lion"][i], seed=5)
+        return Rollout(envs, _prompt, lambda idx: [["Grow cow", None, "Grow lion"][i] for i in idx], seed=5)
     rng_a, rng_b = random.Random(1), random.Random(1)
     pick = lambda rng: (lambda p, c: [rng.randrange(len(x)) for x in c])  # noqa: E731
     a = make()
