@@ -14,7 +14,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -81,8 +81,9 @@ class LogCallback(Callback):
 
     main_only = False
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, goal_family: Callable[[str], str | None] | None = None) -> None:
         self.every = int(every)
+        self.goal_family = goal_family  # envs that name goal families get per-family counts
         self.logger: MetricLogger | None = None
         self._warned: set[str] = set()
 
@@ -123,6 +124,7 @@ class LogCallback(Callback):
                 self._warn_once(f"curriculum metric {k!r} clashes with the goal graph's; dropped")
                 continue
             row[k] = v
+        row.update(self._by_family(core.graph))
         core.timeline.append({"step": core.env_steps, "discovered": int(graph["curriculum/discovered"]),
                               "mastered": int(graph["curriculum/mastered"])})
         if self.logger is not None:
@@ -131,6 +133,19 @@ class LogCallback(Callback):
         self._t_log, self._steps_log, self._updates_log = now, core.env_steps, self._updates(core)
         core.update_time = 0.0
         return row
+
+    def _by_family(self, graph: Any) -> dict[str, float]:
+        """``curriculum/discovered/<family>`` and ``curriculum/mastered/<family>`` for envs that name families."""
+        if self.goal_family is None:
+            return {}
+        out: dict[str, float] = {}
+        for kind, goals in (("discovered", graph.discovered()), ("mastered", graph.mastered())):
+            for goal in goals:
+                family = self.goal_family(goal)
+                if family:
+                    key = f"curriculum/{kind}/{family}"
+                    out[key] = out.get(key, 0.0) + 1.0
+        return dict(sorted(out.items()))
 
     def _warn_once(self, text: str) -> None:
         if text not in self._warned:
@@ -258,7 +273,7 @@ def default_callbacks(cfg: Any, evaluator: Evaluator) -> list[Callback]:
     """The built-in callbacks for a ``TrainConfig``, in the order they run after each iteration."""
     lc = cfg.loop
     callbacks: list[Callback] = [ConfigCallback(cfg), EvalCallback(evaluator, lc.eval_every),
-                                 LogCallback(lc.log_every), SnapshotCallback(lc.snapshot_every),
+                                 LogCallback(lc.log_every, evaluator.goal_family), SnapshotCallback(lc.snapshot_every),
                                  CheckpointCallback(lc.checkpoint_every), RenderCallback()]
     if lc.progress:
         callbacks.append(ProgressCallback(lc.total_env_steps))
