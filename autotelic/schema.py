@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from .ppo import PPOConfig
+from .graph import LP_MODES
 from .prompt import DEFAULT_TEMPLATE
+from .relabel import STRATEGIES
 from .sac import SACConfig
 from .workers import WORKER_MODES
 
@@ -61,14 +63,14 @@ class HERConfig:
     #                     0.81): with 0.9 the default run stays flat at ~0.3 success (README "Results")
 
     def validate(self) -> None:
-        if self.strategy not in ("future", "final", "episode", "achieved"):
-            raise ValueError(f"strategy must be future|final|episode|achieved, got {self.strategy!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be {'|'.join(STRATEGIES)}, got {self.strategy!r}")
         if self.k < 0:
             raise ValueError(f"k must be >= 0 (0 disables HER), got {self.k}")
         if self.n_step < 1:
             raise ValueError(f"n_step must be >= 1, got {self.n_step}")
-        if not 0.0 < self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
 
 
 @dataclass
@@ -102,6 +104,8 @@ class GraphConfig:
             raise ValueError(f"window must be >= 2, got {self.window}")
         if not 0.0 < self.mastery_threshold <= 1.0:
             raise ValueError(f"mastery_threshold must be in (0, 1], got {self.mastery_threshold}")
+        if self.lp_mode not in LP_MODES:
+            raise ValueError(f"lp_mode must be {'|'.join(LP_MODES)}, got {self.lp_mode!r}")
 
 
 @dataclass
