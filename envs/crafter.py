@@ -172,7 +172,7 @@ class CrafterText(TextEnv):
             index = ACTIONS.index(action)
         except ValueError:
             raise TextEnvError(f"action {action!r} is not admissible; admissible actions: {ACTIONS}") from None
-        _, _, dead, info = self._env.step(index)
+        _, _, _, info = self._env.step(index)  # crafter's own reward and done are not used
         counts = info["achievements"]
         achieved = frozenset(g for a, g in zip(ACHIEVEMENTS, GOALS) if counts.get(a, 0) > self._counts[a])
         self._counts = {a: counts.get(a, 0) for a in ACHIEVEMENTS}

@@ -124,3 +124,17 @@ def test_importing_autotelic_without_minigrid_works_and_making_the_env_names_the
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ERR autotelic/BabyAIText-v0 needs the minigrid package: pip install minigrid" in out.stdout
+
+
+def test_shipped_config_builds_the_level_and_pursues_only_its_goals():
+    from pathlib import Path
+
+    from autotelic.config import load_config
+    from autotelic.schema import TrainConfig
+    from autotelic.workers import make_env
+
+    cfg = load_config(TrainConfig, str(Path(__file__).resolve().parent.parent / "configs" / "babyai.yaml"), [])
+    env = make_env(cfg.env)
+    base = getattr(env, "unwrapped", env)
+    assert base.level == "GoToLocal" and base.max_steps == 24 and cfg.her.gamma == 0.9
+    assert cfg.curriculum.kwargs["allowed"] == base.all_goals() and cfg.curriculum.seed_env_goals

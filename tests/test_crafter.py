@@ -107,3 +107,17 @@ def test_importing_autotelic_without_crafter_works_and_making_the_env_names_the_
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ERR autotelic/CrafterText-v0 needs the crafter package: pip install crafter" in out.stdout
+
+
+def test_shipped_config_builds_the_env():
+    from pathlib import Path
+
+    from autotelic.config import load_config
+    from autotelic.schema import TrainConfig
+    from autotelic.workers import make_env
+
+    cfg = load_config(TrainConfig, str(Path(__file__).resolve().parent.parent / "configs" / "crafter.yaml"),
+                      ["env.kwargs.area=[32,32]"])
+    env = make_env(cfg.env)
+    base = getattr(env, "unwrapped", env)
+    assert base.max_steps == 100 and base.area == (32, 32) and cfg.her.gamma == 0.95
