@@ -4,12 +4,15 @@ Observations are GLAM-style relative descriptions of the agent's 7x7 egocentric 
 forward, You see a red ball 1 step left and 2 steps forward, You carry a blue key"); the actions are GLAM's six
 ("turn left", "turn right", "go forward", "pick up", "drop", "toggle"). Goals use BabyAI's mission grammar with
 "the": "go to the red ball" (true while the agent faces a red ball), "pick up the red ball" (the step it is picked
-up), "put the red ball next to the blue key" (the step the red ball is dropped beside a blue key). Every one of
-them that holds after a step is in ``info["achieved_goals"]``, whatever the episode's goal: the hindsight signal.
+up), "put the red ball next to the blue key" (the step the red ball is dropped beside a blue key), "open the red
+door" (the step a closed red door is toggled open; "go to the red door" while facing it). Every one of them that
+holds after a step is in ``info["achieved_goals"]``, whatever the episode's goal: the hindsight signal.
 
 Levels (``level=``): ``GoToLocal`` (8 objects, repeats allowed), ``PickupLocal`` (the same scenes, pick-up goals),
-``PutNextLocal`` (8 distinct objects), ``mixed`` (the three goal families in equal parts, as GLAM trains on); an
-8x8 room (6x6 floor), BabyAI's time limit (64 steps per navigation: 64, or 128 for put-next). Held-out split: the
+``PutNextLocal`` (8 distinct objects), ``mixed`` (go-to, pick-up, put-next and open goals in equal parts, with 2
+closed doors of distinct colours in the walls: GLAM's MixedTrainLocal without its two-step "pick up X, then go to
+Y" missions); an 8x8 room (6x6 floor; a second wall ring behind the doors), BabyAI's time limit (64 steps per
+navigation: 64, or 128 for put-next). Held-out split: the
 objects "red key", "green ball" and "blue box" never appear in train scenes; ``all_goals("test")`` lists the goals
 that name one of them. The observation never contains the goal (relabel-safe). Needs ``pip install minigrid``.
 """
@@ -26,7 +29,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # minigrid imports pyg
 try:
     from minigrid.core.grid import Grid
     from minigrid.core.mission import MissionSpace
-    from minigrid.core.world_object import Ball, Box, Key, WorldObj
+    from minigrid.core.world_object import Ball, Box, Door, Key, WorldObj
     from minigrid.minigrid_env import MiniGridEnv
 except ImportError:  # pragma: no cover - exercised only without the extra
     raise ImportError("autotelic/BabyAIText-v0 needs the minigrid package: pip install minigrid "
@@ -38,9 +41,11 @@ HELD_OUT = (("red", "key"), ("green", "ball"), ("blue", "box"))  # one per colou
 SPLITS = ("train", "test", "all")
 ACTIONS = {"turn left": 0, "turn right": 1, "go forward": 2, "pick up": 3, "drop": 4, "toggle": 5}  # minigrid ids
 LEVELS = {"GoToLocal": ("goto",), "PickupLocal": ("pickup",), "PutNextLocal": ("putnext",),
-          "mixed": ("goto", "pickup", "putnext")}
-FAMILIES = ("goto", "pickup", "putnext")
-NAVS = {"goto": 1, "pickup": 1, "putnext": 2}  # BabyAI's navigations per instruction (time limit = navs x 64)
+          "mixed": ("goto", "pickup", "putnext", "open")}
+LEVEL_DOORS = {"GoToLocal": 0, "PickupLocal": 0, "PutNextLocal": 0, "mixed": 2}
+FAMILIES = ("goto", "pickup", "putnext", "open")
+NAVS = {"goto": 1, "pickup": 1, "putnext": 2, "open": 1}  # BabyAI's navigations per instruction (limit = navs x 64)
+DOOR = "door"
 _MAKE = {"ball": Ball, "box": Box, "key": Key}
 
 Obj = tuple[str, str]  # (colour, type)
@@ -59,9 +64,11 @@ def _name(o: Obj) -> str:
 
 
 def goal_text(family: str, a: Obj, b: Obj | None = None) -> str:
-    """The goal string of a family over one object (two for 'putnext')."""
+    """The goal string of a family over one object (two for 'putnext'; a (colour, 'door') for 'open')."""
     if family == "goto":
         return f"go to {_name(a)}"
+    if family == "open" and a[1] == DOOR:
+        return f"open {_name(a)}"
     if family == "pickup":
         return f"pick up {_name(a)}"
     if family == "putnext" and b is not None:
@@ -69,9 +76,10 @@ def goal_text(family: str, a: Obj, b: Obj | None = None) -> str:
     raise ValueError(f"bad goal family/objects: {family!r}, {a!r}, {b!r}")
 
 
-def _parse_obj(text: str) -> Obj | None:
+def _parse_obj(text: str, door: bool = False) -> Obj | None:
     words = text.split()
-    if len(words) == 3 and words[0] == "the" and words[1] in COLORS and words[2] in TYPES:
+    if len(words) == 3 and words[0] == "the" and words[1] in COLORS and (
+            words[2] in TYPES or (door and words[2] == DOOR)):
         return words[1], words[2]
     return None
 
@@ -79,30 +87,34 @@ def _parse_obj(text: str) -> Obj | None:
 def parse_goal(goal: str) -> tuple[str, list[Obj]]:
     """(family, objects) of a goal string; TextEnvError for a string outside the grammar."""
     if isinstance(goal, str):
-        for family, prefix in (("goto", "go to "), ("pickup", "pick up ")):
-            if goal.startswith(prefix) and (o := _parse_obj(goal[len(prefix):])):
+        for family, prefix in (("goto", "go to "), ("pickup", "pick up "), ("open", "open ")):
+            if goal.startswith(prefix) and (o := _parse_obj(goal[len(prefix):], door=family != "pickup")) \
+                    and (o[1] == DOOR or family != "open"):
                 return family, [o]
         if goal.startswith("put ") and " next to " in goal:
             a, _, b = goal[len("put "):].partition(" next to ")
             oa, ob = _parse_obj(a), _parse_obj(b)
             if oa and ob and oa != ob:
                 return "putnext", [oa, ob]
-    raise TextEnvError(f"unknown goal {goal!r}: BabyAI-Text goals are 'go to the C T', 'pick up the C T' or "
-                       f"'put the C T next to the C2 T2' (C a colour in {COLORS}, T in {TYPES})")
+    raise TextEnvError(f"unknown goal {goal!r}: BabyAI-Text goals are 'go to the C T', 'pick up the C T', "
+                       f"'put the C T next to the C2 T2' or 'open the C door' (C a colour in {COLORS}, T in {TYPES}; "
+                       f"'go to the C door' too)")
 
 
 def goal_family(goal: str) -> str:
-    """'goto', 'pickup' or 'putnext'; TextEnvError outside the grammar."""
+    """'goto', 'pickup', 'putnext' or 'open'; TextEnvError outside the grammar."""
     return parse_goal(goal)[0]
 
 
 def all_goals(split: str = "train", families: Iterable[str] = FAMILIES) -> list[str]:
-    """Goals of the families over a split's objects: 'test' lists those naming a held-out object."""
+    """Goals of the families over a split's objects: 'test' lists those naming a held-out object (doors have none)."""
     objs, every = objects(split), objects("all" if split != "train" else "train")
     out: list[str] = []
     for fam in families:
         if fam in ("goto", "pickup"):
             out += [goal_text(fam, o) for o in objs]
+        elif fam == "open":
+            out += [] if split == "test" else [goal_text(fam, (c, DOOR)) for c in COLORS]
         else:
             out += [goal_text(fam, a, b) for a in every for b in every
                     if a != b and (split != "test" or a in HELD_OUT or b in HELD_OUT)]
@@ -123,25 +135,50 @@ def _where(right: int, forward: int) -> str:
     return " and ".join(parts)
 
 
+def door_slots(width: int, height: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(door cell in the inner wall ring, the floor cell in front of it) for every non-corner wall cell."""
+    slots = []
+    for x in range(2, width - 2):
+        slots += [((x, 1), (x, 2)), ((x, height - 2), (x, height - 3))]
+    for y in range(2, height - 2):
+        slots += [((1, y), (2, y)), ((width - 2, y), (width - 3, y))]
+    return slots
+
+
 class _Room(MiniGridEnv):
-    """One walled room; ``layout`` (objects to place) is set before each reset."""
+    """One walled room (a second wall ring behind it, so an open door leads nowhere); ``layout`` (objects) and
+    ``doors`` (colours) are set before each reset."""
 
     def __init__(self, room_size: int, max_steps: int) -> None:
         self.layout: list[Obj] = []
-        super().__init__(mission_space=MissionSpace(mission_func=lambda: ""), grid_size=room_size,
+        self.doors: list[str] = []
+        self.door_front: list[tuple[int, int]] = []
+        super().__init__(mission_space=MissionSpace(mission_func=lambda: ""), grid_size=room_size + 2,
                          max_steps=max_steps, see_through_walls=False, agent_view_size=7)
 
     def _gen_grid(self, width: int, height: int) -> None:
         self.grid = Grid(width, height)
         self.grid.wall_rect(0, 0, width, height)
-        for color, kind in self.layout:
-            self.place_obj(_MAKE[kind](color))
+        self.grid.wall_rect(1, 1, width - 2, height - 2)
+        self.door_front = []
+        slots = door_slots(width, height)
+        for color in self.doors:  # doors never side by side
+            free = [s for s in slots if all(abs(s[0][0] - f[0]) + abs(s[0][1] - f[1]) > 3 for f in self.door_front)]
+            (door, front) = free[self._rand_int(0, len(free))]
+            self.grid.set(*door, Door(color))
+            self.door_front.append(front)
+        for color, kind in self.layout:  # never in front of a door
+            self.place_obj(_MAKE[kind](color), reject_fn=lambda env, pos: tuple(pos) in self.door_front)
         self.place_agent()
         self.mission = ""
 
 
 def _thing(cell: WorldObj | None) -> Obj | None:
     return (cell.color, cell.type) if cell is not None and cell.type in _MAKE else None
+
+
+def _door(cell: WorldObj | None) -> Obj | None:
+    return (cell.color, DOOR) if cell is not None and cell.type == DOOR else None
 
 
 class BabyAIText(TextEnv):
@@ -152,7 +189,7 @@ class BabyAIText(TextEnv):
     """
 
     def __init__(self, level: str = "GoToLocal", split: str = "train", num_objs: int = 8, room_size: int = 8,
-                 max_steps: int | None = None) -> None:
+                 max_steps: int | None = None, num_doors: int | None = None) -> None:
         if level not in LEVELS:
             raise ValueError(f"unknown level {level!r}; expected one of {sorted(LEVELS)}")
         if split not in SPLITS:
@@ -164,8 +201,13 @@ class BabyAIText(TextEnv):
                              f"got {num_objs}")
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        num_doors = LEVEL_DOORS[level] if num_doors is None else num_doors
+        if not 0 <= num_doors <= 4:
+            raise ValueError(f"num_doors must be in 0..4, got {num_doors}")
+        if "open" in LEVELS[level] and num_doors < 1:
+            raise ValueError(f"level {level!r} has open goals and needs num_doors >= 1")
         self.level, self.split, self.num_objs, self.room_size = level, split, num_objs, room_size
-        self.families = LEVELS[level]
+        self.families, self.num_doors = LEVELS[level], num_doors
         self.max_steps = max_steps
         self._room = _Room(room_size, max_steps or 64)
         self._rng = random.Random()
@@ -181,7 +223,8 @@ class BabyAIText(TextEnv):
         return goal_family(goal)
 
     def vocabulary(self) -> list[str]:
-        words = {"you", "see", "carry", "a", "wall", "step", "steps", "forward", "left", "right", "and", ",",
+        words = {"you", "see", "carry", "a", "an", "wall", "step", "steps", "forward", "left", "right", "and", ",",
+                 "open", "closed", DOOR,
                  "go", "to", "the", "pick", "up", "put", "next", "turn", "drop", "toggle", *COLORS, *TYPES,
                  *(str(k) for k in range(1, 7))}  # distances within the 7x7 view
         return sorted(words)
@@ -200,23 +243,27 @@ class BabyAIText(TextEnv):
                              ("right", [(ax + k, ay) for k in range(1, ax + 1)])):
             for k, (i, j) in enumerate(cells, start=1):  # the nearest visible wall on that line (objects do not hide it)
                 cell = grid.get(i, j)
-                if cell is not None and cell.type == "wall":
-                    if vis[i, j]:
+                if cell is not None and cell.type in ("wall", DOOR):  # a door is part of its wall: listed below
+                    if vis[i, j] and cell.type == "wall":
                         lines.append(f"You see a wall {_rel(k, 'step', 'steps')} {label}")
                     break
         seen = []
         for j in range(n):
             for i in range(n):
-                o = _thing(grid.get(i, j))
+                cell = grid.get(i, j)
+                o = _thing(cell) or _door(cell)
                 if o and vis[i, j] and (i, j) != (ax, ay):
-                    seen.append((abs(i - ax) + (ay - j), i - ax, ay - j, o))
-        for _, right, forward, (color, kind) in sorted(seen):
-            lines.append(f"You see a {color} {kind} {_where(right, forward)}")
+                    what = f"a {o[0]} {o[1]}" if o[1] != DOOR else \
+                        f"{'an open' if cell.is_open else 'a closed'} {o[0]} door"
+                    seen.append((abs(i - ax) + (ay - j), i - ax, ay - j, what))
+        for _, right, forward, what in sorted(seen):
+            lines.append(f"You see {what} {_where(right, forward)}")
         return ", ".join(lines)
 
     # ------------------------------------------------------------------ scenes
     def _front(self) -> Obj | None:
-        return _thing(self._room.grid.get(*self._room.front_pos))
+        cell = self._room.grid.get(*self._room.front_pos)
+        return _thing(cell) or _door(cell)
 
     def _state_goals(self) -> set[str]:
         front = self._front()
@@ -237,17 +284,28 @@ class BabyAIText(TextEnv):
                 if _thing(room.grid.get(x, y)) and not any(
                         p in seen for p in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1))):
                     return False
-        return True
+        return all(front in seen or front == start for front in room.door_front)
 
     def _sample_goal(self, rng: random.Random) -> tuple[str, list[Obj]]:
         family = rng.choice(self.families)
         objs = objects(self.split)
+        if family == "open":
+            return family, [(rng.choice(COLORS), DOOR)]
         if family == "putnext":
             return family, rng.sample(objs, 2)
         return family, [rng.choice(objs)]
 
-    def _layout(self, family: str, need: list[Obj], rng: random.Random) -> list[Obj]:
-        """The objects of a scene holding ``need``: distinct for put-next (as PutNextLocal), else repeats allowed."""
+    def _layout(self, family: str, need: list[Obj], rng: random.Random) -> tuple[list[Obj], list[str]]:
+        """(objects, door colours) of a scene holding ``need``: objects distinct for put-next (as PutNextLocal), else
+        repeats allowed; the level's doors in distinct colours (one more when the goal names a door)."""
+        doors = [o[0] for o in need if o[1] == DOOR]
+        need = [o for o in need if o[1] != DOOR]
+        others = [c for c in COLORS if c not in doors]
+        rng.shuffle(others)
+        doors += others[:max(self.num_doors - len(doors), 0)]
+        return self._objects(family, need, rng), doors
+
+    def _objects(self, family: str, need: list[Obj], rng: random.Random) -> list[Obj]:
         pool = objects(self.split)
         if family == "putnext":
             rest = [o for o in pool if o not in need]
@@ -275,7 +333,7 @@ class BabyAIText(TextEnv):
         else:
             family, need = parse_goal(goal)
         for _ in range(100):  # BabyAI's rejection sampling: reachable objects, goal not already true
-            self._room.layout = self._layout(family, need, self._rng)
+            self._room.layout, self._room.doors = self._layout(family, need, self._rng)
             self._room.reset(seed=self._rng.randrange(2**31))
             if self._reachable() and goal not in self._state_goals():
                 break
@@ -294,8 +352,12 @@ class BabyAIText(TextEnv):
             raise TextEnvError(f"action {action!r} is not admissible; admissible actions: {list(ACTIONS)}")
         room = self._room
         carried = _thing(room.carrying)
+        front = room.grid.get(*room.front_pos)
+        was_closed = _door(front) is not None and not front.is_open
         room.step(ACTIONS[action])
         achieved = self._state_goals()
+        if action == "toggle" and was_closed and front.is_open:
+            achieved.add(goal_text("open", _door(front)))
         if action == "pick up" and carried is None and room.carrying is not None:
             achieved.add(goal_text("pickup", _thing(room.carrying)))
         elif action == "drop" and carried is not None and room.carrying is None:
