@@ -163,7 +163,9 @@ class _Room(MiniGridEnv):
         self.door_front = []
         slots = door_slots(width, height)
         for color in self.doors:  # doors never side by side
-            free = [s for s in slots if all(abs(s[0][0] - f[0]) + abs(s[0][1] - f[1]) > 3 for f in self.door_front)]
+            used = set(self.door_front)
+            free = [s for s in slots if all(abs(s[1][0] - f[0]) + abs(s[1][1] - f[1]) > 2 for f in used)] \
+                or [s for s in slots if s[1] not in used]  # a crowded wall: any free slot
             (door, front) = free[self._rand_int(0, len(free))]
             self.grid.set(*door, Door(color))
             self.door_front.append(front)
