@@ -102,7 +102,7 @@ def run_random(cfg: Any, env_name: str, seed: int, budget: int, args: Any) -> di
     prompt = PromptBuilder(template=cfg.prompt.template)
     rng = np.random.default_rng(seed)
     graph, rollout = GoalGraph(window=cfg.graph.window, mastery_threshold=cfg.graph.mastery_threshold), \
-        Rollout(envs, prompt, lambda i: None, seed=seed)
+        Rollout(envs, prompt, lambda idx: [None] * len(idx), seed=seed)
     t0, successes = time.perf_counter(), []
     while rollout.env_steps < budget:
         for ep in rollout.step(random_act(rng)):
