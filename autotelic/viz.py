@@ -48,14 +48,17 @@ def _layout(graph: GoalGraph, max_per_column: int = 40
         raise ValueError(f"max_per_column must be >= 1, got {max_per_column}")
     if len(graph) == 0:
         return {}, []
-    depths = graph.depths()
-    nodes = graph.graph.nodes
-    discovered = [g for g in graph.goals() if nodes[g]["first_seen"] is not None]
-    undiscovered = [g for g in graph.goals() if nodes[g]["first_seen"] is None]
-    max_d = max((depths[g] for g in discovered), default=-1)
+    facts = graph.facts()
+    at = {g: i for i, g in enumerate(facts.goals)}
+    preds: dict[str, list[str]] = {}
+    for a, b, _ in graph.edges():
+        preds.setdefault(b, []).append(a)
+    discovered = [g for g, d in zip(facts.goals, facts.discovered) if d]
+    undiscovered = [g for g, d in zip(facts.goals, facts.discovered) if not d]
+    max_d = max((int(facts.depth[at[g]]) for g in discovered), default=-1)
     layers: dict[int, list[str]] = {}
     for g in discovered:
-        layers.setdefault(depths[g], []).append(g)
+        layers.setdefault(int(facts.depth[at[g]]), []).append(g)
     if undiscovered:
         layers[max_d + 1] = sorted(undiscovered)
     pos: dict[str, tuple[float, float]] = {}
@@ -65,10 +68,10 @@ def _layout(graph: GoalGraph, max_per_column: int = 40
         goals = layers[d]
 
         def key(g: str) -> tuple[float, float, str]:
-            preds = [pos[p][1] for p in graph.graph.predecessors(g) if p in pos]
-            bary = float(np.mean(preds)) if preds else 0.0
-            fs = nodes[g]["first_seen"]
-            return (bary, float(fs) if fs is not None else math.inf, g)
+            ys = [pos[p][1] for p in preds.get(g, ()) if p in pos]
+            bary = float(np.mean(ys)) if ys else 0.0
+            fs = int(facts.first_seen[at[g]])
+            return (bary, float(fs) if fs >= 0 else math.inf, g)
 
         goals = sorted(goals, key=key)
         k = math.ceil(len(goals) / max_per_column)
@@ -84,19 +87,8 @@ def _layout(graph: GoalGraph, max_per_column: int = 40
 
 
 def _node_table(graph: GoalGraph) -> list[dict[str, Any]]:
-    """One dict of display facts per goal, in graph order."""
-    frontier = set(graph.frontier())
-    depths = graph.depths()
-    rows = []
-    for g, d in graph.graph.nodes(data=True):
-        rows.append({"goal": g, "competence": graph.competence(g), "lp": graph.learning_progress(g),
-                     "attempts": int(d["attempts"]), "successes": int(d["successes"]),
-                     "times_achieved": int(d["times_achieved"]), "first_seen": d["first_seen"],
-                     "found_while": d["found_while"], "depth": int(depths[g]), "mastered": graph.is_mastered(g),
-                     "frontier": g in frontier, "seeded": bool(d["seeded"]),
-                     "discovered": d["first_seen"] is not None,
-                     "preds": len(list(graph.graph.predecessors(g))), "succs": len(list(graph.graph.successors(g)))})
-    return rows
+    """One dict of display facts per goal, in graph order (``GoalGraph.facts`` rows)."""
+    return graph.facts().rows()
 
 
 def important_goals(graph: GoalGraph, k: int | None = None) -> list[str]:
@@ -133,14 +125,10 @@ def pick_labels(graph: GoalGraph, pos: dict[str, tuple[float, float]], max_label
 
 
 def _edges(graph: GoalGraph) -> list[tuple[str, str, float, bool]]:
-    """(a, b, opacity, supported) per edge: opacity grows with log count; unsupported edges are faint."""
-    cmax = max((d["count"] for _, _, d in graph.graph.edges(data=True)), default=1)
-    out = []
-    for a, b, d in graph.graph.edges(data=True):
-        strong = graph.is_supported(a, b)
-        op = 0.15 + 0.55 * math.log1p(d["count"]) / math.log1p(cmax) if strong else 0.07
-        out.append((a, b, op, strong))
-    return out
+    """(a, b, opacity, supported) per drawn prerequisite edge: opacity grows with the log of its evidence count."""
+    edges = graph.edges()
+    cmax = max((c for _, _, c in edges), default=1)
+    return [(a, b, 0.15 + 0.55 * math.log1p(c) / math.log1p(cmax), True) for a, b, c in edges]
 
 
 def _sizes(lps: Sequence[float], lo: float, hi: float) -> np.ndarray:
@@ -214,7 +202,7 @@ def render_png(graph: GoalGraph, path: str | os.PathLike, max_labels: int = 40, 
     s = graph.summary()
     ax.set_title(title or (f"goal graph: {int(s['graph/goals'])} goals, {int(s['graph/discovered'])} discovered, "
                            f"{int(s['graph/mastered'])} mastered, {int(s['graph/frontier'])} frontier "
-                           f"(stepping stones left → right by depth)"), fontsize=10)
+                           f"(prerequisites left → right by depth)"), fontsize=10)
     fig.savefig(os.fspath(path), format="png", bbox_inches="tight")
 
 
@@ -396,7 +384,7 @@ size = learning progress: <span class="dot" style="width:8px;height:8px"></span>
 <circle cx="9" cy="9" r="7" fill="none" stroke="{FRONTIER_COLOUR}" stroke-width="1.6"/></svg> frontier &nbsp;
 <svg width="18" height="18" style="width:18px;height:18px;display:inline;vertical-align:middle">
 <circle cx="9" cy="9" r="6" fill="#fff" stroke="#888" stroke-dasharray="3 2"/></svg> not yet achieved<br>
-stepping stones run left &rarr; right by depth (dashed: incidental order)<br>
+prerequisites run left &rarr; right by depth (an edge: needed before, in nearly every episode)<br>
 <input id="q" type="search" placeholder="find a goal&hellip;"> <span id="hits"></span><br>
 <small>drag: pan &middot; wheel: zoom (all labels from {data['label_zoom']}&times;) &middot; hover: stats &middot;
 double-click: fit</small></details>
@@ -412,7 +400,8 @@ double-click: fit</small></details>
 # ---------------------------------------------------------------------- timeline
 def history_from_graph(graph: GoalGraph) -> list[dict[str, int]]:
     """Discovered-goal counts vs env step, rebuilt from each goal's first_seen (mastery is not recoverable)."""
-    steps = sorted(graph.graph.nodes[g]["first_seen"] for g in graph.discovered())
+    fs = graph.array("first_seen")
+    steps = sorted(int(x) for x in fs[fs >= 0])
     out: list[dict[str, int]] = []
     for i, st in enumerate(steps):
         if out and out[-1]["step"] == st:
