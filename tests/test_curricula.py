@@ -11,7 +11,7 @@ from autotelic.curricula import (GoalCurriculum, LPCurriculum, make_curriculum, 
 from autotelic.graph import GoalGraph
 from episodes import make_episode
 
-BUILTINS = ["frontier", "lp", "mixture", "novelty", "uniform"]
+BUILTINS = ["frontier", "lp", "magellan", "mixture", "novelty", "uniform"]
 
 
 def lp_graph(n_stable: int = 50) -> GoalGraph:
@@ -269,7 +269,7 @@ def test_batch_draw_equals_successive_single_draws(name):
 
 def test_estimate_competence_is_the_graphs_windowed_competence():
     g = lp_graph(4)
-    for name in BUILTINS:
+    for name in set(BUILTINS) - {"magellan"}:  # magellan predicts (tests/test_magellan.py)
         est = make_curriculum(name).estimate_competence(g, ["stable 0", "stable 1", "learning", "never seen"])
         assert est.tolist() == [1.0, 0.0, 0.5, 0.0]
 
