@@ -587,11 +587,24 @@ class GoalGraph:
         self._episodes = int(state.get("episodes", 0))
 
     # ------------------------------------------------------------------ export
-    def export_graph(self) -> nx.DiGraph:
+    def _export_mask(self, max_nodes: int | None) -> np.ndarray:
+        """Goals to export: all, or beyond ``max_nodes`` goals only those attempted, achieved or on an edge."""
+        n = len(self)
+        if max_nodes is None or n <= max_nodes:
+            return np.ones(n, dtype=bool)
+        keep = (self.array("attempts") > 0) | self.array("discovered")
+        red = self._structure()["reduced"]
+        keep[red.ravel()] = True
+        return keep
+
+    def export_graph(self, max_nodes: int | None = 5000) -> nx.DiGraph:
         """The drawn graph with scalar attributes only (GraphML-safe: no None; first_seen -1 / found_while "" when
-        unknown); edges carry ``count`` = n_{a<b} and ``support`` = n_{a<b} / n_b."""
+        unknown); edges carry ``count`` = n_{a<b} and ``support`` = n_{a<b} / n_b. Beyond ``max_nodes`` goals, goals
+        never attempted nor achieved are left out (graph attribute ``omitted_goals`` counts them)."""
         out = nx.DiGraph()
-        f = self.facts()
+        keep = self._export_mask(max_nodes)
+        out.graph["omitted_goals"] = int((~keep).sum())
+        f = self.facts(np.flatnonzero(keep))
         for r in f.rows():
             out.add_node(r["goal"], first_seen=-1 if r["first_seen"] is None else r["first_seen"],
                          found_while=r["found_while"] or "", times_achieved=r["times_achieved"],
@@ -610,7 +623,8 @@ class GoalGraph:
     def node_link_data(self) -> dict[str, Any]:
         """Node-link JSON data (``nx.node_link_graph(data, edges="links")`` reads it back)."""
         g = self.export_graph()
-        return {"directed": True, "multigraph": False, "graph": self.config(),
+        return {"directed": True, "multigraph": False,
+                "graph": {**self.config(), "omitted_goals": g.graph["omitted_goals"]},
                 "nodes": [{"id": n, **d} for n, d in g.nodes(data=True)],
                 "links": [{"source": a, "target": b, **d} for a, b, d in g.edges(data=True)]}
 

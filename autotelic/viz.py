@@ -18,7 +18,8 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -445,16 +446,145 @@ def render_timeline(history: Iterable[dict[str, Any]] | GoalGraph, path: str | o
     fig.savefig(os.fspath(path), format="png", bbox_inches="tight")
 
 
-def render_all(graph: GoalGraph, out: str | os.PathLike, history: Iterable[dict[str, Any]] | None = None
-               ) -> list[str]:
+# ---------------------------------------------------------------------- families (large graphs)
+def default_family(goal: str) -> str:
+    """A goal's first word (e.g. "Grasp", "Grow"): the grouping used when no ``family`` function is given."""
+    return goal.split(" ", 1)[0] if goal.strip() else "?"
+
+
+@dataclass
+class FamilyRow:
+    """Aggregated facts of one family of goals (see :func:`family_table`)."""
+
+    family: str
+    goals: int
+    attempted: int
+    discovered: int
+    mastered: int
+    frontier: int
+    competence: float  # mean windowed competence over attempted goals (0 when none)
+    lp: float          # mean learning progress over attempted goals
+    max_depth: int
+
+
+def family_table(graph: GoalGraph, family: Callable[[str], str] | None = None
+                 ) -> tuple[list[FamilyRow], dict[tuple[str, str], int]]:
+    """(one row per family, sorted by name; prerequisite edges counted between families {(fa, fb): n})."""
+    fam_of = family or default_family
+    f = graph.facts()
+    names = [fam_of(g) for g in f.goals]
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        groups.setdefault(n, []).append(i)
+    rows = []
+    for name in sorted(groups):
+        idx = np.asarray(groups[name])
+        att = idx[f.attempts[idx] > 0]
+        rows.append(FamilyRow(family=name, goals=len(idx), attempted=len(att),
+                              discovered=int(f.discovered[idx].sum()), mastered=int(f.mastered[idx].sum()),
+                              frontier=int(f.frontier[idx].sum()),
+                              competence=float(f.competence[att].mean()) if len(att) else 0.0,
+                              lp=float(f.learning_progress[att].mean()) if len(att) else 0.0,
+                              max_depth=int(f.depth[idx].max())))
+    at = {g: n for g, n in zip(f.goals, names)}
+    links: dict[tuple[str, str], int] = {}
+    for a, b, _ in graph.edges():
+        key = (at[a], at[b])
+        links[key] = links.get(key, 0) + 1
+    return rows, links
+
+
+def render_family_png(graph: GoalGraph, path: str | os.PathLike, family: Callable[[str], str] | None = None,
+                      dpi: int = 120, title: str | None = None) -> None:
+    """A picture of the goal graph aggregated by family: one node per family (x = its deepest goal, area ~ goal
+    count, colour = mean competence of its attempted goals, label = counts), edges = prerequisite edges between
+    families (width ~ count); beside it, discovered and mastered goals per family."""
+    rows, links = family_table(graph, family)
+    fig = Figure(figsize=(13, max(4.0, 0.55 * len(rows) + 2)), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax, bx = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    ax.set_axis_off()
+    norm, cmap = Normalize(0.0, 1.0), colormaps[CMAP]
+    pos: dict[str, tuple[float, float]] = {}
+    per_x: dict[int, int] = {}
+    for r in sorted(rows, key=lambda r: (r.max_depth, r.family)):
+        k = per_x.get(r.max_depth, 0)
+        per_x[r.max_depth] = k + 1
+        pos[r.family] = (float(r.max_depth), -float(k))
+    if rows:
+        lmax = max(links.values(), default=1)
+        for (fa, fb), n in links.items():
+            (x1, y1), (x2, y2) = pos[fa], pos[fb]
+            ax.annotate("", (x2, y2), (x1, y1), arrowprops={"arrowstyle": "->", "color": "0.35",
+                                                            "lw": 0.5 + 3.0 * n / lmax,
+                                                            "connectionstyle": "arc3,rad=0.15"}, zorder=1)
+        gmax = max(r.goals for r in rows)
+        xy = np.array([pos[r.family] for r in rows])
+        sc = ax.scatter(xy[:, 0], xy[:, 1], s=[120 + 1800 * math.sqrt(r.goals / gmax) for r in rows],
+                        c=[r.competence for r in rows], cmap=cmap, norm=norm, edgecolors="black", zorder=2)
+        for r in rows:
+            x, y = pos[r.family]
+            ax.annotate(f"{r.family}\n{r.goals} goals · {r.attempted} tried\n{r.discovered} discovered · "
+                        f"{r.mastered} mastered", (x, y), xytext=(0, -26), textcoords="offset points",
+                        ha="center", va="top", fontsize=8, zorder=3)
+        fig.colorbar(sc, ax=ax, fraction=0.04, pad=0.02).set_label("mean competence (attempted goals)")
+        xs, ys = xy[:, 0], xy[:, 1]
+        ax.set_xlim(xs.min() - 0.7, xs.max() + 0.7)
+        ax.set_ylim(ys.min() - 1.0, ys.max() + 0.6)
+        ys_ = np.arange(len(rows))
+        bx.barh(ys_ + 0.2, [r.discovered for r in rows], height=0.4, label="discovered", color="tab:blue")
+        bx.barh(ys_ - 0.2, [r.mastered for r in rows], height=0.4, label="mastered", color="tab:green")
+        bx.set_yticks(ys_, [f"{r.family} ({r.goals})" for r in rows])
+        bx.set_xscale("symlog")
+        bx.set_xlabel("goals")
+        bx.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "empty goal graph", ha="center", va="center", transform=ax.transAxes)
+    s = graph.summary()
+    fig.suptitle(title or (f"goal graph by family: {int(s['graph/goals'])} goals, {int(s['graph/discovered'])} "
+                           f"discovered, {int(s['graph/mastered'])} mastered, {int(s['graph/edges'])} "
+                           f"prerequisite edges"), fontsize=10)
+    fig.savefig(os.fspath(path), format="png", bbox_inches="tight")
+
+
+def render_family_html(graph: GoalGraph, path: str | os.PathLike, family: Callable[[str], str] | None = None,
+                       title: str = "autotelic goal graph by family") -> None:
+    """A self-contained HTML page: the per-family table of :func:`family_table` and the between-family edges."""
+    rows, links = family_table(graph, family)
+    head = ("family", "goals", "attempted", "discovered", "mastered", "frontier", "mean competence", "mean LP",
+            "max depth")
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in
+                                    (r.family, r.goals, r.attempted, r.discovered, r.mastered, r.frontier,
+                                     f"{r.competence:.3f}", f"{r.lp:.3f}", r.max_depth)) + "</tr>" for r in rows)
+    edges = "".join(f"<li>{html.escape(a)} &rarr; {html.escape(b)}: {n}</li>" for (a, b), n in sorted(links.items()))
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font:13px system-ui,sans-serif;margin:20px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head>
+<body><h3>{html.escape(title)}</h3><p>{len(graph)} goals: too many to draw one by one; aggregated by family.</p>
+<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{body}</table>
+<h4>prerequisite edges between families</h4><ul>{edges or '<li>none yet</li>'}</ul></body></html>
+"""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(doc)
+
+
+def render_all(graph: GoalGraph, out: str | os.PathLike, history: Iterable[dict[str, Any]] | None = None,
+               family: Callable[[str], str] | None = None, max_nodes: int = 1500) -> list[str]:
     """Write graph.png, graph.html, graph.graphml, graph.json and timeline.png into ``out``; return the names.
 
-    The timeline uses ``history`` (the loop's logged counts) when given, else what the graph itself can rebuild.
+    Beyond ``max_nodes`` goals the PNG and HTML aggregate by ``family`` (a goal -> name function, e.g. the env's
+    ``goal_family``; default: the goal's first word) instead of drawing every goal. The timeline uses ``history``
+    (the loop's logged counts) when given, else what the graph itself can rebuild.
     """
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    render_png(graph, folder / "graph.png")
-    render_html(graph, folder / "graph.html")
+    if len(graph) > max_nodes:
+        render_family_png(graph, folder / "graph.png", family)
+        render_family_html(graph, folder / "graph.html", family)
+    else:
+        render_png(graph, folder / "graph.png")
+        render_html(graph, folder / "graph.html")
     graph.to_graphml(folder / "graph.graphml")
     graph.to_json(folder / "graph.json")
     render_timeline(list(history) if history else graph, folder / "timeline.png")
