@@ -500,37 +500,35 @@ def render_family_png(graph: GoalGraph, path: str | os.PathLike, family: Callabl
     count, colour = mean competence of its attempted goals, label = counts), edges = prerequisite edges between
     families (width ~ count); beside it, discovered and mastered goals per family."""
     rows, links = family_table(graph, family)
-    fig = Figure(figsize=(13, max(4.0, 0.55 * len(rows) + 2)), dpi=dpi)
+    fig = Figure(figsize=(max(9.0, 2.2 * len(rows) + 6), max(4.5, 0.5 * len(rows) + 2.5)), dpi=dpi)
     FigureCanvasAgg(fig)
-    ax, bx = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    grid = fig.add_gridspec(1, 2, width_ratios=[max(2, len(rows)), 2.5], wspace=0.35)
+    ax, bx = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     ax.set_axis_off()
     norm, cmap = Normalize(0.0, 1.0), colormaps[CMAP]
-    pos: dict[str, tuple[float, float]] = {}
-    per_x: dict[int, int] = {}
-    for r in sorted(rows, key=lambda r: (r.max_depth, r.family)):
-        k = per_x.get(r.max_depth, 0)
-        per_x[r.max_depth] = k + 1
-        pos[r.family] = (float(r.max_depth), -float(k))
+    # one row, families ordered by the depth of their deepest goal, then by name: prerequisites read left to right
+    pos = {r.family: (float(k), 0.0) for k, r in enumerate(sorted(rows, key=lambda r: (r.max_depth, r.family)))}
     if rows:
         lmax = max(links.values(), default=1)
         for (fa, fb), n in links.items():
             (x1, y1), (x2, y2) = pos[fa], pos[fb]
             ax.annotate("", (x2, y2), (x1, y1), arrowprops={"arrowstyle": "->", "color": "0.35",
                                                             "lw": 0.5 + 3.0 * n / lmax,
-                                                            "connectionstyle": "arc3,rad=0.15"}, zorder=1)
+                                                            "connectionstyle": "arc3,rad=-0.4"}, zorder=1)
         gmax = max(r.goals for r in rows)
         xy = np.array([pos[r.family] for r in rows])
         sc = ax.scatter(xy[:, 0], xy[:, 1], s=[120 + 1800 * math.sqrt(r.goals / gmax) for r in rows],
                         c=[r.competence for r in rows], cmap=cmap, norm=norm, edgecolors="black", zorder=2)
         for r in rows:
             x, y = pos[r.family]
-            ax.annotate(f"{r.family}\n{r.goals} goals · {r.attempted} tried\n{r.discovered} discovered · "
-                        f"{r.mastered} mastered", (x, y), xytext=(0, -26), textcoords="offset points",
-                        ha="center", va="top", fontsize=8, zorder=3)
-        fig.colorbar(sc, ax=ax, fraction=0.04, pad=0.02).set_label("mean competence (attempted goals)")
-        xs, ys = xy[:, 0], xy[:, 1]
-        ax.set_xlim(xs.min() - 0.7, xs.max() + 0.7)
-        ax.set_ylim(ys.min() - 1.0, ys.max() + 0.6)
+            ax.annotate(f"{r.family}\n{r.goals} goals\n{r.attempted} tried\n{r.discovered} discovered\n"
+                        f"{r.mastered} mastered\ndepth ≤ {r.max_depth}", (x, y), xytext=(0, -30),
+                        textcoords="offset points", ha="center", va="top", fontsize=8, zorder=3)
+        fig.colorbar(sc, ax=ax, orientation="horizontal", fraction=0.05, pad=0.02
+                     ).set_label("mean competence (attempted goals)")
+        xs = xy[:, 0]
+        ax.set_xlim(xs.min() - 0.6, xs.max() + 0.6)
+        ax.set_ylim(-1.6, 1.0)
         ys_ = np.arange(len(rows))
         bx.barh(ys_ + 0.2, [r.discovered for r in rows], height=0.4, label="discovered", color="tab:blue")
         bx.barh(ys_ - 0.2, [r.mastered for r in rows], height=0.4, label="mastered", color="tab:green")

@@ -17,6 +17,19 @@ on this greedy-evaluation count.
 
 Usage: python benchmarks/curricula.py [--short] [--seeds 3] [--steps 12000] [--curricula uniform,lp,...]
                                       [--n-envs N] [--out PATH] [--runs-dir DIR]
+
+Goal-space mode (``--goal-space littlezoo-25k``): uniform, lp, magellan and mixture (lp + magellan) on a Little-Zoo
+space (``envs/littlezoo.py``: 24,992 scene goals, 80% impossible), every goal seeded. After training, a fixed sample
+of ``--eval-per-family`` goals per family is evaluated greedily (``--eval-repeats`` episodes each); reported per
+curriculum: goals mastered estimated over the space (per family: fraction of its sample with success >= the mastery
+threshold x family size), success per family, the competence error mean |estimate_competence(g) - greedy success(g)|
+of the curriculum and of Online-ALP (the graph's windowed competence, 0 for untried goals), goals tried. One process
+per curriculum and seed, then ``--merge``:
+
+    for c in uniform lp magellan mixture; do for s in 0 1 2; do
+      python benchmarks/curricula.py --goal-space littlezoo-25k --curricula $c --seed $s --threads 1 \
+        --out benchmarks/out/cz/$c-s$s.json > benchmarks/out/cz/$c-s$s.log 2>&1 & done; done; wait
+    python benchmarks/curricula.py --merge benchmarks/out/cz/*.json
 """
 from __future__ import annotations
 
@@ -328,9 +341,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="run the goal-space benchmark instead (e.g. littlezoo-25k): uniform, lp, magellan, "
                          "mixture; run one process per curriculum and seed (--curricula X --seeds S --out F) and "
                          "combine them with --merge")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="goal-space mode: run this one seed (one process per seed; same as --seeds N,)")
     ap.add_argument("--eval-per-family", type=int, default=None,
                     help="goal-space mode: greedy-evaluated goals per family (default 16; 4 with --short)")
     args = ap.parse_args(argv)
+    if args.seed is not None:
+        if args.seed < 0 or args.seeds is not None:
+            raise SystemExit("--seed takes one non-negative seed and excludes --seeds")
+        args.seeds = f"{args.seed},"
     if args.goal_space is not None or (args.merge and _is_space_report(args.merge[0])):
         if args.goal_space is None:
             args.goal_space = json.loads(Path(args.merge[0]).read_text())["meta"]["goal_space"]
