@@ -210,13 +210,17 @@ class CheckpointCallback(Callback):
 
 
 class RenderCallback(Callback):
-    """The run's pictures (graph PNG/HTML/GraphML/JSON, timeline) at the end of a finished run."""
+    """The run's pictures (graph PNG/HTML/GraphML/JSON, timeline) at the end of a finished run; beyond a few
+    thousand goals they aggregate by ``goal_family``."""
+
+    def __init__(self, goal_family: Callable[[str], str | None] | None = None) -> None:
+        self.goal_family = goal_family
 
     def on_run_end(self, core: Any, interrupted: bool) -> None:
         if not interrupted:
             from . import viz
 
-            viz.render_all(core.graph, core.run_dir, core.timeline)
+            viz.render_all(core.graph, core.run_dir, core.timeline, family=self.goal_family)
 
 
 class ProgressCallback(Callback):
@@ -274,7 +278,7 @@ def default_callbacks(cfg: Any, evaluator: Evaluator) -> list[Callback]:
     lc = cfg.loop
     callbacks: list[Callback] = [ConfigCallback(cfg), EvalCallback(evaluator, lc.eval_every),
                                  LogCallback(lc.log_every, evaluator.goal_family), SnapshotCallback(lc.snapshot_every),
-                                 CheckpointCallback(lc.checkpoint_every), RenderCallback()]
+                                 CheckpointCallback(lc.checkpoint_every), RenderCallback(evaluator.goal_family)]
     if lc.progress:
         callbacks.append(ProgressCallback(lc.total_env_steps))
     return callbacks

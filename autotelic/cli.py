@@ -135,14 +135,22 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _graph(args: argparse.Namespace) -> int:
     from . import viz
+    from .build import unwrapped
     from .checkpoint import load_latest_checkpoint
+    from .config import load_config
     from .graph import GoalGraph
+    from .schema import TrainConfig
+    from .workers import make_env
 
     run_dir = Path(args.run_dir)
     state, path = load_latest_checkpoint(run_dir)
     graph = GoalGraph.from_state_dict(state["graph"])
     out = Path(args.out or run_dir)
-    written = viz.render_all(graph, out, state["loop"].get("timeline"))
+    family = None
+    if (run_dir / "config.yaml").is_file():  # the env names goal families for pictures of thousands of goals
+        env = unwrapped(make_env(load_config(TrainConfig, str(run_dir / "config.yaml")).env))
+        family = getattr(env, "goal_family", None)
+    written = viz.render_all(graph, out, state["loop"].get("timeline"), family=family)
     print(f"{len(graph.discovered())} goals discovered, {len(graph.mastered())} mastered (from {path.name}); "
           f"wrote {', '.join(written)} to {out}")
     return 0

@@ -18,7 +18,8 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -48,14 +49,17 @@ def _layout(graph: GoalGraph, max_per_column: int = 40
         raise ValueError(f"max_per_column must be >= 1, got {max_per_column}")
     if len(graph) == 0:
         return {}, []
-    depths = graph.depths()
-    nodes = graph.graph.nodes
-    discovered = [g for g in graph.goals() if nodes[g]["first_seen"] is not None]
-    undiscovered = [g for g in graph.goals() if nodes[g]["first_seen"] is None]
-    max_d = max((depths[g] for g in discovered), default=-1)
+    facts = graph.facts()
+    at = {g: i for i, g in enumerate(facts.goals)}
+    preds: dict[str, list[str]] = {}
+    for a, b, _ in graph.edges():
+        preds.setdefault(b, []).append(a)
+    discovered = [g for g, d in zip(facts.goals, facts.discovered) if d]
+    undiscovered = [g for g, d in zip(facts.goals, facts.discovered) if not d]
+    max_d = max((int(facts.depth[at[g]]) for g in discovered), default=-1)
     layers: dict[int, list[str]] = {}
     for g in discovered:
-        layers.setdefault(depths[g], []).append(g)
+        layers.setdefault(int(facts.depth[at[g]]), []).append(g)
     if undiscovered:
         layers[max_d + 1] = sorted(undiscovered)
     pos: dict[str, tuple[float, float]] = {}
@@ -65,10 +69,10 @@ def _layout(graph: GoalGraph, max_per_column: int = 40
         goals = layers[d]
 
         def key(g: str) -> tuple[float, float, str]:
-            preds = [pos[p][1] for p in graph.graph.predecessors(g) if p in pos]
-            bary = float(np.mean(preds)) if preds else 0.0
-            fs = nodes[g]["first_seen"]
-            return (bary, float(fs) if fs is not None else math.inf, g)
+            ys = [pos[p][1] for p in preds.get(g, ()) if p in pos]
+            bary = float(np.mean(ys)) if ys else 0.0
+            fs = int(facts.first_seen[at[g]])
+            return (bary, float(fs) if fs >= 0 else math.inf, g)
 
         goals = sorted(goals, key=key)
         k = math.ceil(len(goals) / max_per_column)
@@ -84,19 +88,8 @@ def _layout(graph: GoalGraph, max_per_column: int = 40
 
 
 def _node_table(graph: GoalGraph) -> list[dict[str, Any]]:
-    """One dict of display facts per goal, in graph order."""
-    frontier = set(graph.frontier())
-    depths = graph.depths()
-    rows = []
-    for g, d in graph.graph.nodes(data=True):
-        rows.append({"goal": g, "competence": graph.competence(g), "lp": graph.learning_progress(g),
-                     "attempts": int(d["attempts"]), "successes": int(d["successes"]),
-                     "times_achieved": int(d["times_achieved"]), "first_seen": d["first_seen"],
-                     "found_while": d["found_while"], "depth": int(depths[g]), "mastered": graph.is_mastered(g),
-                     "frontier": g in frontier, "seeded": bool(d["seeded"]),
-                     "discovered": d["first_seen"] is not None,
-                     "preds": len(list(graph.graph.predecessors(g))), "succs": len(list(graph.graph.successors(g)))})
-    return rows
+    """One dict of display facts per goal, in graph order (``GoalGraph.facts`` rows)."""
+    return graph.facts().rows()
 
 
 def important_goals(graph: GoalGraph, k: int | None = None) -> list[str]:
@@ -133,14 +126,10 @@ def pick_labels(graph: GoalGraph, pos: dict[str, tuple[float, float]], max_label
 
 
 def _edges(graph: GoalGraph) -> list[tuple[str, str, float, bool]]:
-    """(a, b, opacity, supported) per edge: opacity grows with log count; unsupported edges are faint."""
-    cmax = max((d["count"] for _, _, d in graph.graph.edges(data=True)), default=1)
-    out = []
-    for a, b, d in graph.graph.edges(data=True):
-        strong = graph.is_supported(a, b)
-        op = 0.15 + 0.55 * math.log1p(d["count"]) / math.log1p(cmax) if strong else 0.07
-        out.append((a, b, op, strong))
-    return out
+    """(a, b, opacity, supported) per drawn prerequisite edge: opacity grows with the log of its evidence count."""
+    edges = graph.edges()
+    cmax = max((c for _, _, c in edges), default=1)
+    return [(a, b, 0.15 + 0.55 * math.log1p(c) / math.log1p(cmax), True) for a, b, c in edges]
 
 
 def _sizes(lps: Sequence[float], lo: float, hi: float) -> np.ndarray:
@@ -214,7 +203,7 @@ def render_png(graph: GoalGraph, path: str | os.PathLike, max_labels: int = 40, 
     s = graph.summary()
     ax.set_title(title or (f"goal graph: {int(s['graph/goals'])} goals, {int(s['graph/discovered'])} discovered, "
                            f"{int(s['graph/mastered'])} mastered, {int(s['graph/frontier'])} frontier "
-                           f"(stepping stones left → right by depth)"), fontsize=10)
+                           f"(prerequisites left → right by depth)"), fontsize=10)
     fig.savefig(os.fspath(path), format="png", bbox_inches="tight")
 
 
@@ -396,7 +385,7 @@ size = learning progress: <span class="dot" style="width:8px;height:8px"></span>
 <circle cx="9" cy="9" r="7" fill="none" stroke="{FRONTIER_COLOUR}" stroke-width="1.6"/></svg> frontier &nbsp;
 <svg width="18" height="18" style="width:18px;height:18px;display:inline;vertical-align:middle">
 <circle cx="9" cy="9" r="6" fill="#fff" stroke="#888" stroke-dasharray="3 2"/></svg> not yet achieved<br>
-stepping stones run left &rarr; right by depth (dashed: incidental order)<br>
+prerequisites run left &rarr; right by depth (an edge: needed before, in nearly every episode)<br>
 <input id="q" type="search" placeholder="find a goal&hellip;"> <span id="hits"></span><br>
 <small>drag: pan &middot; wheel: zoom (all labels from {data['label_zoom']}&times;) &middot; hover: stats &middot;
 double-click: fit</small></details>
@@ -412,7 +401,8 @@ double-click: fit</small></details>
 # ---------------------------------------------------------------------- timeline
 def history_from_graph(graph: GoalGraph) -> list[dict[str, int]]:
     """Discovered-goal counts vs env step, rebuilt from each goal's first_seen (mastery is not recoverable)."""
-    steps = sorted(graph.graph.nodes[g]["first_seen"] for g in graph.discovered())
+    fs = graph.array("first_seen")
+    steps = sorted(int(x) for x in fs[fs >= 0])
     out: list[dict[str, int]] = []
     for i, st in enumerate(steps):
         if out and out[-1]["step"] == st:
@@ -456,16 +446,143 @@ def render_timeline(history: Iterable[dict[str, Any]] | GoalGraph, path: str | o
     fig.savefig(os.fspath(path), format="png", bbox_inches="tight")
 
 
-def render_all(graph: GoalGraph, out: str | os.PathLike, history: Iterable[dict[str, Any]] | None = None
-               ) -> list[str]:
+# ---------------------------------------------------------------------- families (large graphs)
+def default_family(goal: str) -> str:
+    """A goal's first word (e.g. "Grasp", "Grow"): the grouping used when no ``family`` function is given."""
+    return goal.split(" ", 1)[0] if goal.strip() else "?"
+
+
+@dataclass
+class FamilyRow:
+    """Aggregated facts of one family of goals (see :func:`family_table`)."""
+
+    family: str
+    goals: int
+    attempted: int
+    discovered: int
+    mastered: int
+    frontier: int
+    competence: float  # mean windowed competence over attempted goals (0 when none)
+    lp: float          # mean learning progress over attempted goals
+    max_depth: int
+
+
+def family_table(graph: GoalGraph, family: Callable[[str], str] | None = None
+                 ) -> tuple[list[FamilyRow], dict[tuple[str, str], int]]:
+    """(one row per family, sorted by name; prerequisite edges counted between families {(fa, fb): n})."""
+    fam_of = family or default_family
+    f = graph.facts()
+    names = [fam_of(g) for g in f.goals]
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        groups.setdefault(n, []).append(i)
+    rows = []
+    for name in sorted(groups):
+        idx = np.asarray(groups[name])
+        att = idx[f.attempts[idx] > 0]
+        rows.append(FamilyRow(family=name, goals=len(idx), attempted=len(att),
+                              discovered=int(f.discovered[idx].sum()), mastered=int(f.mastered[idx].sum()),
+                              frontier=int(f.frontier[idx].sum()),
+                              competence=float(f.competence[att].mean()) if len(att) else 0.0,
+                              lp=float(f.learning_progress[att].mean()) if len(att) else 0.0,
+                              max_depth=int(f.depth[idx].max())))
+    at = {g: n for g, n in zip(f.goals, names)}
+    links: dict[tuple[str, str], int] = {}
+    for a, b, _ in graph.edges():
+        key = (at[a], at[b])
+        links[key] = links.get(key, 0) + 1
+    return rows, links
+
+
+def render_family_png(graph: GoalGraph, path: str | os.PathLike, family: Callable[[str], str] | None = None,
+                      dpi: int = 120, title: str | None = None) -> None:
+    """A picture of the goal graph aggregated by family: one node per family (x = its deepest goal, area ~ goal
+    count, colour = mean competence of its attempted goals, label = counts), edges = prerequisite edges between
+    families (width ~ count); beside it, discovered and mastered goals per family."""
+    rows, links = family_table(graph, family)
+    fig = Figure(figsize=(max(9.0, 2.2 * len(rows) + 6), max(4.5, 0.5 * len(rows) + 2.5)), dpi=dpi)
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(1, 2, width_ratios=[max(2, len(rows)), 2.5], wspace=0.35)
+    ax, bx = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    ax.set_axis_off()
+    norm, cmap = Normalize(0.0, 1.0), colormaps[CMAP]
+    # one row, families ordered by the depth of their deepest goal, then by name: prerequisites read left to right
+    pos = {r.family: (float(k), 0.0) for k, r in enumerate(sorted(rows, key=lambda r: (r.max_depth, r.family)))}
+    if rows:
+        lmax = max(links.values(), default=1)
+        for (fa, fb), n in links.items():
+            (x1, y1), (x2, y2) = pos[fa], pos[fb]
+            ax.annotate("", (x2, y2), (x1, y1), arrowprops={"arrowstyle": "->", "color": "0.35",
+                                                            "lw": 0.5 + 3.0 * n / lmax,
+                                                            "connectionstyle": "arc3,rad=-0.4"}, zorder=1)
+        gmax = max(r.goals for r in rows)
+        xy = np.array([pos[r.family] for r in rows])
+        sc = ax.scatter(xy[:, 0], xy[:, 1], s=[120 + 1800 * math.sqrt(r.goals / gmax) for r in rows],
+                        c=[r.competence for r in rows], cmap=cmap, norm=norm, edgecolors="black", zorder=2)
+        for r in rows:
+            x, y = pos[r.family]
+            ax.annotate(f"{r.family}\n{r.goals} goals\n{r.attempted} tried\n{r.discovered} discovered\n"
+                        f"{r.mastered} mastered\ndepth ≤ {r.max_depth}", (x, y), xytext=(0, -30),
+                        textcoords="offset points", ha="center", va="top", fontsize=8, zorder=3)
+        fig.colorbar(sc, ax=ax, orientation="horizontal", fraction=0.05, pad=0.02
+                     ).set_label("mean competence (attempted goals)")
+        xs = xy[:, 0]
+        ax.set_xlim(xs.min() - 0.6, xs.max() + 0.6)
+        ax.set_ylim(-1.6, 1.0)
+        ys_ = np.arange(len(rows))
+        bx.barh(ys_ + 0.2, [r.discovered for r in rows], height=0.4, label="discovered", color="tab:blue")
+        bx.barh(ys_ - 0.2, [r.mastered for r in rows], height=0.4, label="mastered", color="tab:green")
+        bx.set_yticks(ys_, [f"{r.family} ({r.goals})" for r in rows])
+        bx.set_xscale("symlog")
+        bx.set_xlabel("goals")
+        bx.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "empty goal graph", ha="center", va="center", transform=ax.transAxes)
+    s = graph.summary()
+    fig.suptitle(title or (f"goal graph by family: {int(s['graph/goals'])} goals, {int(s['graph/discovered'])} "
+                           f"discovered, {int(s['graph/mastered'])} mastered, {int(s['graph/edges'])} "
+                           f"prerequisite edges"), fontsize=10)
+    fig.savefig(os.fspath(path), format="png", bbox_inches="tight")
+
+
+def render_family_html(graph: GoalGraph, path: str | os.PathLike, family: Callable[[str], str] | None = None,
+                       title: str = "autotelic goal graph by family") -> None:
+    """A self-contained HTML page: the per-family table of :func:`family_table` and the between-family edges."""
+    rows, links = family_table(graph, family)
+    head = ("family", "goals", "attempted", "discovered", "mastered", "frontier", "mean competence", "mean LP",
+            "max depth")
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in
+                                    (r.family, r.goals, r.attempted, r.discovered, r.mastered, r.frontier,
+                                     f"{r.competence:.3f}", f"{r.lp:.3f}", r.max_depth)) + "</tr>" for r in rows)
+    edges = "".join(f"<li>{html.escape(a)} &rarr; {html.escape(b)}: {n}</li>" for (a, b), n in sorted(links.items()))
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font:13px system-ui,sans-serif;margin:20px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head>
+<body><h3>{html.escape(title)}</h3><p>{len(graph)} goals: too many to draw one by one; aggregated by family.</p>
+<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{body}</table>
+<h4>prerequisite edges between families</h4><ul>{edges or '<li>none yet</li>'}</ul></body></html>
+"""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(doc)
+
+
+def render_all(graph: GoalGraph, out: str | os.PathLike, history: Iterable[dict[str, Any]] | None = None,
+               family: Callable[[str], str] | None = None, max_nodes: int = 1500) -> list[str]:
     """Write graph.png, graph.html, graph.graphml, graph.json and timeline.png into ``out``; return the names.
 
-    The timeline uses ``history`` (the loop's logged counts) when given, else what the graph itself can rebuild.
+    Beyond ``max_nodes`` goals the PNG and HTML aggregate by ``family`` (a goal -> name function, e.g. the env's
+    ``goal_family``; default: the goal's first word) instead of drawing every goal. The timeline uses ``history``
+    (the loop's logged counts) when given, else what the graph itself can rebuild.
     """
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    render_png(graph, folder / "graph.png")
-    render_html(graph, folder / "graph.html")
+    if len(graph) > max_nodes:
+        render_family_png(graph, folder / "graph.png", family)
+        render_family_html(graph, folder / "graph.html", family)
+    else:
+        render_png(graph, folder / "graph.png")
+        render_html(graph, folder / "graph.html")
     graph.to_graphml(folder / "graph.graphml")
     graph.to_json(folder / "graph.json")
     render_timeline(list(history) if history else graph, folder / "timeline.png")

@@ -17,6 +17,19 @@ on this greedy-evaluation count.
 
 Usage: python benchmarks/curricula.py [--short] [--seeds 3] [--steps 12000] [--curricula uniform,lp,...]
                                       [--n-envs N] [--out PATH] [--runs-dir DIR]
+
+Goal-space mode (``--goal-space littlezoo-25k``): uniform, lp, magellan and mixture (lp + magellan) on a Little-Zoo
+space (``envs/littlezoo.py``: 24,992 scene goals, 80% impossible), every goal seeded. After training, a fixed sample
+of ``--eval-per-family`` goals per family is evaluated greedily (``--eval-repeats`` episodes each); reported per
+curriculum: goals mastered estimated over the space (per family: fraction of its sample with success >= the mastery
+threshold x family size), success per family, the competence error mean |estimate_competence(g) - greedy success(g)|
+of the curriculum and of Online-ALP (the graph's windowed competence, 0 for untried goals), goals tried. One process
+per curriculum and seed, then ``--merge``:
+
+    for c in uniform lp magellan mixture; do for s in 0 1 2; do
+      python benchmarks/curricula.py --goal-space littlezoo-25k --curricula $c --seed $s --threads 1 \
+        --out benchmarks/out/cz/$c-s$s.json > benchmarks/out/cz/$c-s$s.log 2>&1 & done; done; wait
+    python benchmarks/curricula.py --merge benchmarks/out/cz/*.json
 """
 from __future__ import annotations
 
@@ -29,6 +42,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
+from common import OUT as OUT_DIR  # noqa: E402
 from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
                     greedy_success, merge_parts, pyplot, quiet_overrides, save_figure, series, table, train, write_json)
 
@@ -65,6 +80,13 @@ def snapshot_families(run_dir: Path) -> tuple[list[int], dict[str, list[int]]]:
         for f in FAMILIES:
             per[f].append(int(c.get(f, 0)))
     return steps, per
+
+
+def _is_space_report(path: str) -> bool:
+    try:
+        return json.loads(Path(path).read_text()).get("mode") == "goal_space"
+    except (OSError, ValueError):
+        return False
 
 
 def run_curriculum(args, name: str, extra: list[str]) -> dict[str, Any]:
@@ -144,22 +166,200 @@ def plot(results: dict[str, Any], path: Path, title: str) -> Path:
     return save_figure(fig, path)
 
 
+# ---------------------------------------------------------------------------------------------- goal-space mode
+SPACE_CURRICULA = ("uniform", "lp", "magellan", "mixture")
+SPACE_FAMILIES = ("grasp", "plant", "herbivore", "carnivore", "impossible")
+MIXTURE = ["curriculum.kwargs.components={lp: 0.5, magellan: 0.5}"]  # the mixture of the goal-space benchmark
+
+
+def eval_sample(env: Any, per_family: int, seed: int = 12345) -> list[str]:
+    """The same goals for every curriculum and seed: ``per_family`` train goals of each family (all when fewer)."""
+    import random
+
+    by: dict[str, list[str]] = {f: [] for f in SPACE_FAMILIES}
+    for g in env.all_goals("train"):
+        by[env.goal_family(g)].append(g)
+    rng = random.Random(seed)
+    return [g for f in SPACE_FAMILIES for g in sorted(rng.sample(by[f], min(per_family, len(by[f]))))]
+
+
+def space_run(args, name: str, seed: int, extra: list[str]) -> dict[str, Any]:
+    """Train one curriculum on the goal space; greedy-evaluate a per-family sample; compare estimated competence."""
+    from autotelic.loop import AutotelicLoop
+
+    run_dir = fresh_dir(Path(args.runs_dir) / NAME / f"{args.goal_space}-{name}-s{seed}", args.runs_dir)
+    over = ["curriculum.seed_env_goals=true", f"curriculum.name={name}",
+            f"env.kwargs.goal_space={args.goal_space}"] + (MIXTURE if name == "mixture" else []) + extra
+    cfg = make_config("default", over + quiet_overrides(args, run_dir, seed))
+    print(f"[{NAME}] {args.goal_space} {name} seed {seed}: {args.steps} env steps ...", file=sys.stderr, flush=True)
+    loop = AutotelicLoop(cfg)
+    if callable(getattr(loop.curriculum, "attach", None)):
+        loop.curriculum.attach(loop.policy)  # [integration] the lead's builder will do this
+    res = train(cfg, loop)
+    env = getattr(loop.envs[0], "unwrapped", loop.envs[0])
+    goals = eval_sample(env, args.eval_per_family)
+    greedy = greedy_success(loop, goals, args.eval_repeats, seed)
+    measured = np.array([greedy[g] for g in goals])
+    fam = [env.goal_family(g) for g in goals]
+    est = np.asarray(loop.curriculum.estimate_competence(loop.graph, goals), dtype=np.float64)
+    online = np.zeros(len(goals))  # Online-ALP's estimate: the graph's windowed competence, 0 when never tried
+    held = [i for i, g in enumerate(goals) if g in loop.graph]
+    online[held] = loop.graph.array("competence", [goals[i] for i in held])
+    threshold = cfg.graph.mastery_threshold
+    sizes = Counter(env.goal_family(g) for g in env.all_goals("train"))
+    per_family = {}
+    for f in SPACE_FAMILIES:
+        idx = [i for i, x in enumerate(fam) if x == f]
+        if not idx:
+            continue
+        frac = float(np.mean(measured[idx] >= threshold))
+        per_family[f] = {"n_eval": len(idx), "success": float(measured[idx].mean()), "mastered_fraction": frac,
+                         "mastered_estimate": frac * sizes[f] if f != "impossible" else 0.0,
+                         "competence_error": float(np.abs(est[idx] - measured[idx]).mean()),
+                         "online_alp_error": float(np.abs(online[idx] - measured[idx]).mean()),
+                         "attempted": int(np.count_nonzero(loop.graph.array("attempts", [goals[i] for i in held]
+                                                                            ) > 0)) if held else 0}
+    graph_mastered = Counter(env.goal_family(g) for g in loop.graph.mastered())
+    last = res.rows[-1] if res.rows else {}
+    return {"seed": seed, "run_dir": str(res.run_dir), "wall_s": res.wall_s, "env_steps": loop.env_steps,
+            "steps": series(res.rows, "curriculum/mastered")[0],
+            "mastered": [int(c) for c in series(res.rows, "curriculum/mastered")[1]],
+            "final_success": last.get("charts/success_rate"),
+            "heldout_success": last.get("eval/success_heldout"),
+            "graph_mastered_per_family": {f: int(graph_mastered.get(f, 0)) for f in SPACE_FAMILIES},
+            "graph_mastered": int(sum(graph_mastered.values())),
+            "attempted_goals": int(np.count_nonzero(loop.graph.array("attempts") > 0)),
+            "mastered_estimate": float(sum(v["mastered_estimate"] for v in per_family.values())),
+            "competence_error": float(np.abs(est - measured).mean()),
+            "online_alp_error": float(np.abs(online - measured).mean()),
+            "per_family": per_family, "eval_goals": len(goals)}
+
+
+def space_aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    runs = sorted(runs, key=lambda r: r["seed"])
+    mean = lambda k: statistics.fmean(r[k] for r in runs)  # noqa: E731
+    fams = sorted({f for r in runs for f in r["per_family"]}, key=SPACE_FAMILIES.index)
+    return {"runs": runs, "seeds": [r["seed"] for r in runs], "mastered_estimate_mean": mean("mastered_estimate"),
+            "graph_mastered_mean": mean("graph_mastered"), "competence_error_mean": mean("competence_error"),
+            "online_alp_error_mean": mean("online_alp_error"), "attempted_goals_mean": mean("attempted_goals"),
+            "success_per_family_mean": {f: statistics.fmean(r["per_family"][f]["success"] for r in runs)
+                                        for f in fams},
+            "wall_s_mean": mean("wall_s")}
+
+
+def space_merge(paths: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(meta, {curriculum: aggregate}) from per-curriculum/per-seed reports with the same space, budget and mode."""
+    meta, runs = None, {}
+    for path in paths:
+        try:
+            rep = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"--merge: cannot read {path}: {e}")
+        if rep.get("benchmark") != NAME or rep.get("mode") != "goal_space":
+            raise SystemExit(f"--merge: {path} is not a goal-space curricula report")
+        m = rep["meta"]
+        meta = meta or m
+        for k in ("goal_space", "steps", "short", "eval_per_family", "eval_repeats"):
+            if m.get(k) != meta.get(k):
+                raise SystemExit(f"--merge: {path} has {k}={m.get(k)!r}, the first report {meta.get(k)!r}")
+        for name, res in rep["curricula"].items():
+            have = {r["seed"] for r in runs.get(name, [])}
+            for r in res["runs"]:
+                if r["seed"] in have:
+                    raise SystemExit(f"--merge: {name!r} seed {r['seed']} appears twice ({path})")
+                runs.setdefault(name, []).append(r)
+    if meta is None:
+        raise SystemExit("--merge needs at least one JSON report")
+    order = [c for c in SPACE_CURRICULA if c in runs] + [c for c in runs if c not in SPACE_CURRICULA]
+    return meta, {c: space_aggregate(runs[c]) for c in order}
+
+
+def space_main(args) -> dict[str, Any]:
+    short = args.short
+    if args.eval_repeats is None:
+        args.eval_repeats = 2 if short else 4
+    args.eval_per_family = args.eval_per_family or (4 if short else 16)
+    if args.out is None:
+        args.out = str((OUT_DIR / "short" if short else OUT_DIR) / f"{NAME}_{args.goal_space}.json")
+    if args.merge:
+        meta, results = space_merge(args.merge)
+        args.steps = meta["steps"]
+    else:
+        finish_args(args, NAME, steps=20000, short_steps=600, seeds="3", short_seeds="1")
+        n_envs = args.n_envs or (4 if short else None)
+        log_every = max(args.steps // 10, n_envs or 16, 1)
+        extra = [f"loop.total_env_steps={args.steps}", f"loop.log_every={log_every}", "loop.eval_every=0",
+                 "loop.snapshot_every=0", "loop.eval_goals=4"] + (["sac.learning_starts=64"] if short else []) + \
+            ([f"env.n_envs={n_envs}"] if n_envs else []) + list(args.overrides)
+        names = [c.strip() for c in (args.curricula or ",".join(SPACE_CURRICULA)).split(",") if c.strip()]
+        results = {n: space_aggregate([space_run(args, n, s, extra) for s in args.seed_list]) for n in names}
+        meta = {**machine_info(args.threads), "goal_space": args.goal_space, "steps": args.steps, "short": short,
+                "seeds": args.seed_list, "curricula": names, "overrides": extra,
+                "eval_per_family": args.eval_per_family, "eval_repeats": args.eval_repeats}
+    uniform = results.get("uniform", {}).get("mastered_estimate_mean")
+    best = max(results, key=lambda k: results[k]["mastered_estimate_mean"])
+    ratio = results[best]["mastered_estimate_mean"] / uniform if uniform else None
+    err = {k: v["competence_error_mean"] for k, v in results.items()}
+    report = {"benchmark": NAME, "mode": "goal_space", "meta": meta, "curricula": results, "best": best,
+              "best_over_uniform": ratio,
+              "competence_error": err, "online_alp_error": results.get("lp", {}).get("online_alp_error_mean"),
+              "target": {"description": "best >= 1.5x uniform in goals mastered (estimated from the per-family "
+                                        "greedy evaluation) and magellan's competence error below Online-ALP's",
+                         "mastered_met": None if ratio is None else bool(ratio >= 1.5),
+                         "error_met": (None if "magellan" not in err or "lp" not in err
+                                       else bool(err["magellan"] < err["lp"]))}}
+    path = write_json(args.out, report)
+    rows = []
+    for name, r in results.items():
+        per = [f"{x['mastered_estimate']:.0f}" for x in r["runs"]]
+        rows.append([name, f"{r['mastered_estimate_mean']:.0f} ({', '.join(per)})", f"{r['graph_mastered_mean']:.1f}",
+                     *[fmt(r["success_per_family_mean"].get(f), "{:.2f}") for f in SPACE_FAMILIES],
+                     fmt(r["competence_error_mean"], "{:.3f}"), fmt(r["online_alp_error_mean"], "{:.3f}"),
+                     f"{r['attempted_goals_mean']:.0f}", ",".join(map(str, r["seeds"])), f"{r['wall_s_mean']:.0f}"])
+    print(f"{meta['goal_space']}: {meta['steps']} env steps per run; greedy eval on {meta['eval_per_family']} goals "
+          f"per family x {meta['eval_repeats']} episodes")
+    print(table(["curriculum", "mastered (est., per seed)", "mastered (graph)",
+                 *[f"success {f}" for f in SPACE_FAMILIES], "competence err", "online-ALP err", "goals tried",
+                 "seeds", "wall s/run"], rows))
+    print(f"mastered (est.): sum over families of (fraction of the family's eval goals with greedy success >= the "
+          f"mastery threshold) x family size; competence err: mean |estimate_competence - greedy success|")
+    print(f"best: {best}; best/uniform = {fmt(ratio, '{:.2f}')}; wrote {path}")
+    return report
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = base_parser(NAME, __doc__)
-    ap.add_argument("--curricula", default=",".join(CURRICULA), help="comma-separated configs/curricula/<name>.yaml")
+    ap.add_argument("--curricula", default=None,
+                    help="comma-separated configs/curricula/<name>.yaml (goal-space mode: curriculum names)")
     ap.add_argument("--n-envs", type=int, default=None, help="envs in lockstep (default: config; 4 with --short)")
     ap.add_argument("--eval-repeats", type=int, default=None,
                     help="greedy episodes per feasible goal at the end (default 10; 2 with --short)")
     ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                     help="train nothing: combine reports of earlier runs with the same budget and seeds (e.g. one "
                          "process per curriculum) into one report, table and plot")
+    ap.add_argument("--goal-space", default=None, metavar="NAME",
+                    help="run the goal-space benchmark instead (e.g. littlezoo-25k): uniform, lp, magellan, "
+                         "mixture; run one process per curriculum and seed (--curricula X --seeds S --out F) and "
+                         "combine them with --merge")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="goal-space mode: run this one seed (one process per seed; same as --seeds N,)")
+    ap.add_argument("--eval-per-family", type=int, default=None,
+                    help="goal-space mode: greedy-evaluated goals per family (default 16; 4 with --short)")
     args = ap.parse_args(argv)
+    if args.seed is not None:
+        if args.seed < 0 or args.seeds is not None:
+            raise SystemExit("--seed takes one non-negative seed and excludes --seeds")
+        args.seeds = f"{args.seed},"
+    if args.goal_space is not None or (args.merge and _is_space_report(args.merge[0])):
+        if args.goal_space is None:
+            args.goal_space = json.loads(Path(args.merge[0]).read_text())["meta"]["goal_space"]
+        return space_main(args)
     if args.eval_repeats is None:
         args.eval_repeats = 2 if args.short else 10
     if args.eval_repeats < 1:
         raise SystemExit(f"--eval-repeats must be >= 1, got {args.eval_repeats}")
     finish_args(args, NAME, steps=12000, short_steps=400, seeds="3", short_seeds="1")
-    names = [c.strip() for c in args.curricula.split(",") if c.strip()]
+    names = [c.strip() for c in (args.curricula or ",".join(CURRICULA)).split(",") if c.strip()]
     n_envs = args.n_envs or (4 if args.short else None)
     log_every = max(args.steps // 20, n_envs or 16, 1)
     extra = [f"loop.total_env_steps={args.steps}", f"loop.log_every={log_every}", "loop.eval_every=0",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from typing import Any, Callable, Iterable, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -42,11 +42,43 @@ class GoalCurriculum(Protocol):
         ...
 
 
+class GoalPool(Sequence[str]):
+    """The goals a curriculum may propose now: a read-only sequence of goal strings plus, when they come from the
+    graph, their graph indices ``idx`` (for the graph's vectorised accessors); ``idx`` is None for fallback goals."""
+
+    __slots__ = ("goals", "idx")
+
+    def __init__(self, goals: list[str], idx: np.ndarray | None) -> None:
+        self.goals = goals
+        self.idx = idx
+
+    def __len__(self) -> int:
+        return len(self.goals)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.goals[i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.goals)
+
+    def __eq__(self, other: object) -> bool:
+        return list(self.goals) == list(other) if isinstance(other, (GoalPool, list, tuple)) else NotImplemented
+
+
+def draw(p: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` indices i ~ p with replacement: u = rng.random(n), i = #{cdf <= u}. This is exactly what
+    ``rng.choice(len(p), size=n, p=p)`` does, so one draw of n equals n successive draws of 1 (same stream)."""
+    cdf = np.cumsum(p)
+    cdf /= cdf[-1]
+    return cdf.searchsorted(rng.random(n), side="right")
+
+
 class BaseCurriculum:
-    """Shared machinery: candidate pool, fallback, drawing from ``probabilities(graph)``, basic metrics.
+    """Shared machinery: candidate pool, fallback, drawing from ``distribution(graph)``, basic metrics.
 
     Subclasses implement ``weights(graph, pool) -> np.ndarray`` (non-negative, one per pool goal; all zero means
-    uniform) and may extend ``update``/``state_dict``/``load_state_dict``/``_extra_metrics``.
+    uniform). ``pool`` is a :class:`GoalPool`: read per-goal facts with ``graph.array(name, pool.idx)`` (O(N) numpy).
+    They may extend ``update``/``state_dict``/``load_state_dict``/``_extra_metrics``/``estimate_competence``.
     """
 
     name = "base"
@@ -69,35 +101,44 @@ class BaseCurriculum:
             return goal in self._allowed_set
         return bool(self.allowed(goal))  # type: ignore[operator]
 
-    def graph_pool(self, graph: GoalGraph) -> list[str]:
-        """Goals of the graph this curriculum may propose (graph order)."""
-        return [g for g in graph.goals() if self._is_allowed(g)]
+    def graph_pool(self, graph: GoalGraph) -> GoalPool:
+        """Goals of the graph this curriculum may propose (graph order), with their graph indices."""
+        goals = graph.goals()
+        if self.allowed is None:
+            return GoalPool(goals, np.arange(len(goals)))
+        keep = [i for i, g in enumerate(goals) if self._is_allowed(g)]
+        return GoalPool([goals[i] for i in keep], np.asarray(keep, dtype=np.int64))
 
-    def pool(self, graph: GoalGraph) -> tuple[list[str], bool]:
+    def pool(self, graph: GoalGraph) -> tuple[GoalPool, bool]:
         """(candidate goals, used_fallback). Raises ValueError when there is nothing to sample."""
         pool = self.graph_pool(graph)
-        if pool:
+        if len(pool):
             return pool, False
         fb = [g for g in self.fallback_goals if self._is_allowed(g)]
         if fb:
-            return fb, True
+            return GoalPool(fb, None), True
         why = " allowed by the filter" if self.allowed is not None and len(graph) else ""
         raise ValueError(f"{type(self).__name__} has no goal to sample: the goal graph holds no goal{why} "
                          f"({len(graph)} goals in total) and no usable fallback_goals were given "
                          f"(pass fallback_goals=[env's initial goal or your seeds])")
 
     # ------------------------------------------------------------------ distribution
-    def weights(self, graph: GoalGraph, pool: list[str]) -> np.ndarray:
+    def weights(self, graph: GoalGraph, pool: GoalPool) -> np.ndarray:
         raise NotImplementedError
 
-    def probabilities(self, graph: GoalGraph) -> dict[str, float]:
-        """The sampling distribution over the current pool (sums to 1)."""
+    def distribution(self, graph: GoalGraph) -> tuple[GoalPool, np.ndarray]:
+        """(pool, p): the sampling distribution over the current pool as an array (sums to 1)."""
         pool, fallback = self.pool(graph)
         if fallback:
             p = np.full(len(pool), 1.0 / len(pool))
         else:
             p = self._normalise(np.asarray(self.weights(graph, pool), dtype=np.float64), len(pool))
         self._record(graph, pool, p, fallback)
+        return pool, p
+
+    def probabilities(self, graph: GoalGraph) -> dict[str, float]:
+        """The sampling distribution over the current pool as {goal: p} (sums to 1)."""
+        pool, p = self.distribution(graph)
         return dict(zip(pool, p.tolist()))
 
     @staticmethod
@@ -110,23 +151,30 @@ class BaseCurriculum:
         return w / s if s > 0 else np.full(n, 1.0 / n)
 
     def sample(self, graph: GoalGraph, n: int, rng: np.random.Generator) -> list[str]:
-        """``n`` goals drawn with replacement from :meth:`probabilities`."""
+        """``n`` goals drawn with replacement from :meth:`distribution` (one weight computation for all n; the rng
+        stream is that of n successive calls with n=1 on an unchanged graph, see :func:`draw`)."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
-        probs = self.probabilities(graph)
+        pool, p = self.distribution(graph)
         if n == 0:
             return []
-        goals = list(probs)
-        p = np.fromiter(probs.values(), dtype=np.float64, count=len(goals))
-        idx = rng.choice(len(goals), size=n, p=p / p.sum())
+        idx = draw(p / p.sum(), n, rng)
         self.n_samples += n
-        return [goals[i] for i in idx]
+        return [pool[i] for i in idx.tolist()]
+
+    def estimate_competence(self, graph: GoalGraph, goals: Sequence[str]) -> np.ndarray:
+        """Estimated success probability per goal: the graph's windowed competence (0 for a goal never tried)."""
+        out = np.zeros(len(goals))
+        held = [i for i, g in enumerate(goals) if g in graph]
+        if held:
+            out[held] = graph.array("competence", [goals[i] for i in held])
+        return out
 
     # ------------------------------------------------------------------ bookkeeping
     def update(self, goal: str, success: bool) -> None:
         self.n_updates += 1
 
-    def _record(self, graph: GoalGraph, pool: list[str], p: np.ndarray, fallback: bool) -> None:
+    def _record(self, graph: GoalGraph, pool: GoalPool, p: np.ndarray, fallback: bool) -> None:
         nz = p[p > 0]
         ent = float(-(nz * np.log(nz)).sum())
         self._last = {"curriculum/pool_size": float(len(pool)), "curriculum/entropy": ent,
@@ -134,7 +182,7 @@ class BaseCurriculum:
                       "curriculum/max_prob": float(p.max()), "curriculum/fallback": float(fallback)}
         self._last.update(self._extra_metrics(graph, pool, p))
 
-    def _extra_metrics(self, graph: GoalGraph, pool: list[str], p: np.ndarray) -> dict[str, float]:
+    def _extra_metrics(self, graph: GoalGraph, pool: GoalPool, p: np.ndarray) -> dict[str, float]:
         return {}
 
     def metrics(self) -> dict[str, float]:

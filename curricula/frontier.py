@@ -8,7 +8,7 @@ import numpy as np
 
 from autotelic.graph import GoalGraph
 
-from .base import BaseCurriculum, register_curriculum
+from .base import BaseCurriculum, GoalPool, register_curriculum
 
 
 @register_curriculum("frontier")
@@ -17,25 +17,22 @@ class FrontierCurriculum(BaseCurriculum):
 
     name = "frontier"
 
-    def _target(self, graph: GoalGraph, pool: list[str]) -> tuple[set[str], int]:
-        """(goals with positive weight, level): level 0 frontier, 1 discovered-not-mastered, 2 whole pool."""
-        in_pool = set(pool)
-        f = in_pool.intersection(graph.frontier())
-        if f:
+    def _target(self, graph: GoalGraph, pool: GoalPool) -> tuple[np.ndarray, int]:
+        """(mask over the pool of goals with positive weight, level): 0 frontier, 1 discovered-not-mastered, 2 all."""
+        if pool.idx is None:  # fallback goals: the graph holds none of them
+            return np.ones(len(pool), dtype=bool), 2
+        f = graph.frontier_mask()[pool.idx]
+        if f.any():
             return f, 0
-        mastered = set(graph.mastered())
-        dn = {g for g in graph.discovered() if g in in_pool and g not in mastered}
-        if dn:
+        dn = graph.array("discovered", pool.idx) & ~graph.array("mastered", pool.idx)
+        if dn.any():
             return dn, 1
-        return in_pool, 2
+        return np.ones(len(pool), dtype=bool), 2
 
-    def weights(self, graph: GoalGraph, pool: list[str]) -> np.ndarray:
-        target, _ = self._target(graph, pool)
-        return np.array([1.0 if g in target else 0.0 for g in pool])
+    def weights(self, graph: GoalGraph, pool: GoalPool) -> np.ndarray:
+        return self._target(graph, pool)[0].astype(np.float64)
 
-    def _extra_metrics(self, graph: GoalGraph, pool: list[str], p: np.ndarray) -> dict[str, float]:
-        if not all(g in graph for g in pool):  # sampling fallback goals: the graph is empty
-            return {"curriculum/frontier_size": 0.0, "curriculum/frontier_level": 2.0}
+    def _extra_metrics(self, graph: GoalGraph, pool: GoalPool, p: np.ndarray) -> dict[str, float]:
         target, level = self._target(graph, pool)
-        return {"curriculum/frontier_size": float(len(target)) if level == 0 else 0.0,
+        return {"curriculum/frontier_size": float(target.sum()) if level == 0 else 0.0,
                 "curriculum/frontier_level": float(level)}

@@ -13,7 +13,7 @@ import numpy as np
 
 from autotelic.graph import LP_MODES, GoalGraph, OutcomeTracker
 
-from .base import BaseCurriculum, register_curriculum
+from .base import BaseCurriculum, GoalPool, register_curriculum
 
 
 @register_curriculum("lp")
@@ -48,8 +48,23 @@ class LPCurriculum(BaseCurriculum):
         tr = self._trackers.get(goal)
         return tr.learning_progress(self.lp_mode) if tr is not None else 0.0
 
-    def weights(self, graph: GoalGraph, pool: list[str]) -> np.ndarray:
-        lp = np.array([self.learning_progress(graph, g) for g in pool], dtype=np.float64)
+    def learning_progress_array(self, graph: GoalGraph, pool: GoalPool) -> np.ndarray:
+        """LP_g for every goal of ``pool`` (vectorised; 0 for a goal with no outcome)."""
+        if pool.idx is None:  # fallback goals: not in the graph
+            return np.array([self.learning_progress(graph, g) for g in pool], dtype=np.float64)
+        if self.source == "graph":
+            return graph.array("learning_progress", pool.idx)
+        lp = np.zeros(len(pool))
+        for g, tr in self._trackers.items():  # only goals with outcomes can have LP > 0
+            if g in graph:
+                gi = int(graph.index([g])[0])
+                k = int(np.searchsorted(pool.idx, gi))  # pool.idx is in graph order (ascending)
+                if k < len(pool) and pool.idx[k] == gi:
+                    lp[k] = tr.learning_progress(self.lp_mode)
+        return lp
+
+    def weights(self, graph: GoalGraph, pool: GoalPool) -> np.ndarray:
+        lp = self.learning_progress_array(graph, pool)
         n = len(pool)
         total = lp.sum()
         if total <= 0:
@@ -64,10 +79,10 @@ class LPCurriculum(BaseCurriculum):
                 tr = self._trackers[goal] = OutcomeTracker(self.window)
             tr.add(bool(success), self.ema_fast, self.ema_slow)
 
-    def _extra_metrics(self, graph: GoalGraph, pool: list[str], p: np.ndarray) -> dict[str, float]:
-        lp = [self.learning_progress(graph, g) for g in pool]
+    def _extra_metrics(self, graph: GoalGraph, pool: GoalPool, p: np.ndarray) -> dict[str, float]:
+        lp = self.learning_progress_array(graph, pool)
         return {"curriculum/mean_lp": float(np.mean(lp)), "curriculum/max_lp": float(np.max(lp)),
-                "curriculum/goals_with_lp": float(sum(x > 0 for x in lp))}
+                "curriculum/goals_with_lp": float(np.count_nonzero(lp > 0))}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "trackers": {g: t.state_dict() for g, t in self._trackers.items()}}

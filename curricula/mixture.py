@@ -2,17 +2,17 @@
 
 make_curriculum("mixture", components={"lp": 0.5, "novelty": 0.5}, component_kwargs={"lp": {"epsilon": 0.1}})
 Component names are registry names or dotted paths; ``fallback_goals``/``allowed`` are passed down to each
-(unless its kwargs set them). Components without ``probabilities(graph)`` are sampled per draw instead.
+(unless its kwargs set them). Components without ``distribution(graph)`` are sampled per draw instead.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from autotelic.graph import GoalGraph
 
-from .base import BaseCurriculum, make_curriculum, register_curriculum
+from .base import BaseCurriculum, GoalPool, make_curriculum, register_curriculum
 
 
 @register_curriculum("mixture")
@@ -41,25 +41,27 @@ class MixtureCurriculum(BaseCurriculum):
             kw = {"fallback_goals": self.fallback_goals, "allowed": self.allowed, **component_kwargs.get(name, {})}
             self.components[name] = make_curriculum(name, **kw)
 
-    def probabilities(self, graph: GoalGraph) -> dict[str, float]:
-        """Σ_i w_i p_i(g); needs every component to expose ``probabilities``."""
+    def distribution(self, graph: GoalGraph) -> tuple[GoalPool, np.ndarray]:
+        """(pool, Σ_i w_i p_i); needs every component to expose ``distribution`` over the same pool."""
         pool, fallback = self.pool(graph)
-        total = dict.fromkeys(pool, 0.0)
+        total = np.zeros(len(pool))
         for w, name in zip(self.mix, self.names):
             comp = self.components[name]
-            if not hasattr(comp, "probabilities"):
-                raise TypeError(f"mixture component {name!r} has no probabilities(graph)")
-            for g, p in comp.probabilities(graph).items():
-                if g not in total:
-                    raise ValueError(f"mixture component {name!r} proposed {g!r}, outside the pool")
-                total[g] += float(w) * p
-        p = np.fromiter(total.values(), dtype=np.float64, count=len(pool))
-        p = p / p.sum()
+            if not hasattr(comp, "distribution"):
+                raise TypeError(f"mixture component {name!r} has no distribution(graph)")
+            cpool, cp = comp.distribution(graph)
+            if len(cpool) != len(pool) or (cpool.idx is not None and pool.idx is not None
+                                           and not np.array_equal(cpool.idx, pool.idx)) or \
+                    (cpool.idx is None and list(cpool) != list(pool)):
+                raise ValueError(f"mixture component {name!r} samples a different pool than the mixture "
+                                 f"({len(cpool)} vs {len(pool)} goals)")
+            total += float(w) * np.asarray(cp, dtype=np.float64)
+        p = total / total.sum()
         self._record(graph, pool, p, fallback)
-        return dict(zip(pool, p.tolist()))
+        return pool, p
 
     def sample(self, graph: GoalGraph, n: int, rng: np.random.Generator) -> list[str]:
-        if all(hasattr(c, "probabilities") for c in self.components.values()):
+        if all(hasattr(c, "distribution") for c in self.components.values()):
             return super().sample(graph, n, rng)
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
@@ -73,6 +75,19 @@ class MixtureCurriculum(BaseCurriculum):
                     out[j] = g
         self.n_samples += n
         return [g for g in out if g is not None]
+
+    def attach(self, policy: Any) -> None:
+        """Hand the policy to every component that uses it (e.g. ``magellan``)."""
+        for c in self.components.values():
+            if callable(getattr(c, "attach", None)):
+                c.attach(policy)
+
+    def estimate_competence(self, graph: GoalGraph, goals: Sequence[str]) -> np.ndarray:
+        """The first component's estimate that learns one (``predicts_competence``), else the graph's competence."""
+        for c in self.components.values():
+            if getattr(c, "predicts_competence", False):
+                return c.estimate_competence(graph, goals)
+        return super().estimate_competence(graph, goals)
 
     def update(self, goal: str, success: bool) -> None:
         super().update(goal, success)

@@ -13,7 +13,7 @@ import numpy as np
 
 from autotelic.graph import GoalGraph
 
-from .base import BaseCurriculum, register_curriculum
+from .base import BaseCurriculum, GoalPool, register_curriculum
 
 MODES = ("attempts", "achieved", "both")
 
@@ -33,18 +33,16 @@ class NoveltyCurriculum(BaseCurriculum):
         self.by = by
         self.power = float(power)
 
-    def weights(self, graph: GoalGraph, pool: list[str]) -> np.ndarray:
-        nodes = graph.graph.nodes
-        att = np.array([nodes[g]["attempts"] for g in pool], dtype=np.float64)
-        ach = np.array([nodes[g]["times_achieved"] for g in pool], dtype=np.float64)
+    def weights(self, graph: GoalGraph, pool: GoalPool) -> np.ndarray:
         w = np.ones(len(pool))
+        if pool.idx is None:  # fallback goals: never attempted
+            return w
         if self.by in ("attempts", "both"):
-            w *= (1.0 + att) ** -self.power
+            w *= (1.0 + graph.array("attempts", pool.idx).astype(np.float64)) ** -self.power
         if self.by in ("achieved", "both"):
-            w *= (1.0 + ach) ** -self.power
+            w *= (1.0 + graph.array("times_achieved", pool.idx).astype(np.float64)) ** -self.power
         return w
 
-    def _extra_metrics(self, graph: GoalGraph, pool: list[str], p: np.ndarray) -> dict[str, float]:
-        nodes = graph.graph.nodes
-        unseen = sum(1 for g in pool if g in graph and nodes[g]["attempts"] == 0)
+    def _extra_metrics(self, graph: GoalGraph, pool: GoalPool, p: np.ndarray) -> dict[str, float]:
+        unseen = 0 if pool.idx is None else int(np.count_nonzero(graph.array("attempts", pool.idx) == 0))
         return {"curriculum/unattempted": float(unseen)}

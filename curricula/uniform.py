@@ -5,7 +5,7 @@ import numpy as np
 
 from autotelic.graph import GoalGraph
 
-from .base import BaseCurriculum, register_curriculum
+from .base import BaseCurriculum, GoalPool, register_curriculum
 
 
 @register_curriculum("uniform")
@@ -14,5 +14,5 @@ class UniformCurriculum(BaseCurriculum):
 
     name = "uniform"
 
-    def weights(self, graph: GoalGraph, pool: list[str]) -> np.ndarray:
+    def weights(self, graph: GoalGraph, pool: GoalPool) -> np.ndarray:
         return np.ones(len(pool))

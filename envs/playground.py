@@ -30,6 +30,7 @@ SPLITS = ("train", "test", "all")
 OPTIMAL_LENGTH = {"grasp": 2, "plant": 4, "herbivore": 7, "carnivore": 10}
 # what a baby/seed of each growable category eats, and the category it eats
 FOOD = {"plant": "water", "herbivore": "plant", "carnivore": "herbivore"}
+SCENE_SEPARATOR = " with "  # "<instruction> with <scene>": a Little-Zoo scene goal (envs/littlezoo.py)
 
 
 def kinds(split: str = "train", category: str | None = None) -> list[str]:
@@ -55,8 +56,9 @@ def all_goals(split: str = "train") -> list[str]:
 
 
 def goal_family(goal: str) -> str:
-    """'grasp', 'plant', 'herbivore' or 'carnivore'; raises TextEnvError for a string outside the grammar."""
-    verb, _, obj = goal.partition(" ")
+    """'grasp', 'plant', 'herbivore' or 'carnivore' of the instruction (a scene goal's scene is ignored: see
+    ``PlaygroundText.goal_family`` for 'impossible'); raises TextEnvError for a string outside the grammar."""
+    verb, _, obj = goal.partition(SCENE_SEPARATOR)[0].partition(" ")
     if verb == "Grasp" and (obj in CATEGORY_OF):
         return "grasp"
     if verb == "Grow" and CATEGORY_OF.get(obj) in FOOD:
@@ -253,12 +255,15 @@ class PlaygroundText(TextEnv):
     ``impossible_fraction`` declares a fixed (seeded) fraction of the goal grammar impossible in every scene, the
     MAGELLAN setting where a curriculum must learn which goals are worth pursuing.
     ``goal_in_observation`` (default False) puts a "Goal: ..." line first; the agent's prompt builder adds the goal.
+    ``goal_space="littlezoo-25k"`` (or ``-50k``, ``-100k``): goals carry their scene (``envs/littlezoo.py``); a reset
+    on a scene goal starts from that scene, ``achieved_goals`` then lists scene goals of the episode's scene, and
+    ``all_goals(split)`` is the space of that split ("test": the held-out kinds).
     """
 
     def __init__(self, n_objects: int = 4, split: str = "train", horizon_factor: float = 1.5,
                  impossible_prob: float = 0.0, goal_in_observation: bool = False,
                  max_steps: int | None = None, impossible_fraction: float = 0.0,
-                 impossible_seed: int = 0) -> None:
+                 impossible_seed: int = 0, goal_space: str | None = None, goal_space_seed: int = 0) -> None:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         if n_objects < 1:
@@ -275,6 +280,21 @@ class PlaygroundText(TextEnv):
         every = all_goals("all")
         chosen = random.Random(impossible_seed).sample(every, int(round(impossible_fraction * len(every))))
         self.impossible_goals = frozenset(chosen)
+        self.goal_space, self.goal_space_seed = goal_space, int(goal_space_seed)
+        self._space: dict[str, Any] = {}
+        if goal_space is not None:
+            from .littlezoo import build_goal_space
+
+            if impossible_fraction > 0:
+                raise ValueError("impossible_fraction and goal_space exclude each other (a goal space has its own "
+                                 "impossible goals)")
+            if split not in ("train", "test"):
+                raise ValueError(f"a goal space has splits 'train' and 'test', got split={split!r}")
+            space = build_goal_space(goal_space, split, self.goal_space_seed)
+            self._space = {g.text: g for g in space}
+            self._goals = [g.text for g in space]
+            self.impossible_goals = frozenset(g.text for g in space if g.family == "impossible")
+        self._scene_suffix: str | None = None
         self._rng = random.Random()
         self.state: PlaygroundState | None = None
         self.goal: str | None = None
@@ -284,13 +304,35 @@ class PlaygroundText(TextEnv):
     def vocabulary(self) -> list[str]:
         words = {"Goal:", "You", "see:", "are", "standing", "on:", "Your", "inventory:", "nothing", "empty",
                  "Go", "to", "Grasp", "Release", "all", "Grow", "seed", "baby", WATER, ","}
+        if self.goal_space is not None:
+            words.add(SCENE_SEPARATOR.strip())
         for k in CATEGORY_OF:
             words.add(k)
         return sorted(words)
 
     def all_goals(self, split: str | None = None) -> list[str]:
         """Goal strings of a split (default: this env's), for evaluation only."""
+        if self.goal_space is not None:
+            from .littlezoo import build_goal_space
+
+            return [g.text for g in build_goal_space(self.goal_space, split or self.split, self.goal_space_seed)]
         return all_goals(split or self.split)
+
+    def goal_family(self, goal: str) -> str:
+        """'grasp', 'plant', 'herbivore', 'carnivore', or 'impossible' for a goal this env knows cannot be achieved
+        (an impossible goal of the goal space or of ``impossible_fraction``, or a scene goal its scene rules out)."""
+        from .littlezoo import parse_scene_goal
+
+        known = self._space.get(goal)
+        if known is not None:
+            return known.family
+        if goal in self.impossible_goals:
+            return "impossible"
+        parsed = parse_scene_goal(goal)
+        if parsed is not None and not is_feasible(*parsed):
+            goal_family(goal)  # a clear error outside the grammar
+            return "impossible"
+        return goal_family(goal)
 
     def _obs(self) -> str:
         assert self.state is not None
@@ -298,7 +340,10 @@ class PlaygroundText(TextEnv):
 
     def _info(self) -> dict[str, Any]:
         assert self.state is not None
-        return {"admissible_actions": admissible_actions(self.state), "achieved_goals": achieved_goals(self.state),
+        achieved = achieved_goals(self.state)
+        if self._scene_suffix is not None:  # a scene goal: what is achieved is achieved from this scene
+            achieved = frozenset(g + self._scene_suffix for g in achieved)
+        return {"admissible_actions": admissible_actions(self.state), "achieved_goals": achieved,
                 "goal": self.goal, "feasible": self.feasible}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
@@ -316,9 +361,19 @@ class PlaygroundText(TextEnv):
         else:
             goal_family(goal)  # raises a clear error for a goal outside the grammar
             feasible = options.get("feasible", True)
-        if goal in self.impossible_goals:
-            feasible = False
-        self.state = sample_scene(goal, self._rng, self.n_objects, bool(feasible))
+        from .littlezoo import parse_scene_goal
+
+        parsed = parse_scene_goal(goal)
+        if parsed is not None:  # the goal names its scene: start from it
+            instruction, scene = parsed
+            self.state = PlaygroundState(tuple(Thing(k) for k in scene))
+            feasible = is_feasible(instruction, scene)
+            self._scene_suffix = goal[len(instruction):]
+        else:
+            if goal in self.impossible_goals:
+                feasible = False
+            self.state = sample_scene(goal, self._rng, self.n_objects, bool(feasible))
+            self._scene_suffix = None
         self.goal, self.feasible = goal, bool(feasible)
         self.t, self._done = 0, False
         self.horizon = self.max_steps or horizon(goal, self.horizon_factor)

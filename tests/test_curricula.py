@@ -9,8 +9,9 @@ import pytest
 from autotelic.curricula import (GoalCurriculum, LPCurriculum, make_curriculum, register_curriculum,
                                  registered_curricula)
 from autotelic.graph import GoalGraph
+from episodes import make_episode
 
-BUILTINS = ["frontier", "lp", "mixture", "novelty", "uniform"]
+BUILTINS = ["frontier", "lp", "magellan", "mixture", "novelty", "uniform"]
 
 
 def lp_graph(n_stable: int = 50) -> GoalGraph:
@@ -119,11 +120,11 @@ def test_novelty_prefers_unseen():
     assert sum(d.startswith("new") for d in draws) / 4000 > 0.6  # 2/(2 + 4/4) = 2/3
     # rarely achieved: goals pursued equally often, one achieved rarely
     h = GoalGraph()
+    h.observe(make_episode("rare", [["rare"]], True), step=1)
+    for t in range(8):
+        h.observe(make_episode("common", [["common"]], True), step=2 + t)
     h.record_outcome("rare", True)
-    for _ in range(8):
-        h.record_outcome("common", True)
-        h.graph.nodes["common"]["times_achieved"] += 1
-    h.graph.nodes["rare"]["times_achieved"] = 1
+    assert h.array("attempts", ["rare", "common"]).tolist() == [2, 8]
     q = make_curriculum("novelty", by="achieved").probabilities(h)
     assert q["rare"] > q["common"]
     with pytest.raises(ValueError, match="by"):
@@ -131,27 +132,37 @@ def test_novelty_prefers_unseen():
 
 
 def test_frontier_samples_frontier_then_falls_back():
-    g = GoalGraph(mastery_min_outcomes=1)
+    g = GoalGraph(mastery_min_outcomes=1, min_edge_count=1)
     g.record_outcome("a", True)  # discovered and mastered
-    g.record_outcome("b", False)
-    g.graph.add_edge("a", "b", count=1)
-    g.record_outcome("b", True)  # discovered, competence 0.5: frontier (its predecessor a is mastered)
+    for t in range(2):  # a is needed before b: every episode that achieved b achieved a first
+        g.observe(make_episode("b", [["a"], ["b"]], t == 1), step=2 + t)  # b: competence 0.5 -> frontier
     g.seed(["z"])
     c = make_curriculum("frontier")
-    assert g.frontier() == ["b"]
+    assert g.prerequisites("b") == ["a"] and g.frontier() == ["b"]
     assert set(c.sample(g, 50, np.random.default_rng(0))) == {"b"}
     assert c.metrics()["curriculum/frontier_size"] == 1.0
-    g.graph.add_edge("b", "a", count=1)  # cycle a <-> b, both unmastered: no frontier
     g.record_outcome("a", False)
-    g.record_outcome("a", False)
-    assert g.frontier() == [] and g.mastered() == []
-    assert set(c.sample(g, 50, np.random.default_rng(0))) == {"a", "b"}  # discovered, not mastered
-    assert c.metrics()["curriculum/frontier_level"] == 1.0
-    for _ in range(10):
+    g.record_outcome("a", False)  # a: competence 1/3, so b (needs a) leaves the frontier and a enters it
+    assert g.frontier() == ["a"]
+    assert set(c.sample(g, 50, np.random.default_rng(0))) == {"a"}
+    for _ in range(20):
         g.record_outcome("a", True)
         g.record_outcome("b", True)
     assert set(g.mastered()) == {"a", "b"}
     assert set(c.sample(g, 200, np.random.default_rng(0))) == {"a", "b", "z"}  # everything
+    assert c.metrics()["curriculum/frontier_level"] == 2.0
+
+
+def test_frontier_falls_back_to_discovered_not_mastered():
+    g = GoalGraph(mastery_min_outcomes=1)
+    g.seed(["z"])
+    g.record_outcome("a", False)
+    g.record_outcome("a", True)
+    g.record_outcome("a", False)  # discovered, competence 1/3
+    g.record_outcome("b", True)  # mastered
+    c = make_curriculum("frontier")
+    assert g.frontier() == ["a"]
+    assert set(c.sample(g, 50, np.random.default_rng(0))) == {"a"}
 
 
 def test_mixture_is_weighted_sum():
@@ -232,3 +243,41 @@ def test_own_lp_state_holds_windows():
     g = GoalGraph()
     g.seed(["g", "h"])
     assert d.learning_progress(g, "g") == pytest.approx(1.0) and d.learning_progress(g, "h") == 0.0
+
+
+def test_draw_is_rng_choice():
+    from autotelic.curricula.base import draw
+
+    p = np.random.default_rng(3).random(1000)
+    p /= p.sum()
+    a, b = np.random.default_rng(7), np.random.default_rng(7)
+    assert draw(p, 500, a).tolist() == b.choice(len(p), size=500, p=p).tolist()
+    assert a.random() == b.random()  # same stream consumed
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_batch_draw_equals_successive_single_draws(name):
+    g = lp_graph(30)
+    g.seed(["unseen"])
+    c = make_curriculum(name)
+    one, many = np.random.default_rng(11), np.random.default_rng(11)
+    batch = c.sample(g, 40, many)
+    singles = [c.sample(g, 1, one)[0] for _ in range(40)]
+    assert batch == singles
+    assert one.random() == many.random()
+
+
+def test_estimate_competence_is_the_graphs_windowed_competence():
+    g = lp_graph(4)
+    for name in set(BUILTINS) - {"magellan"}:  # magellan predicts (tests/test_magellan.py)
+        est = make_curriculum(name).estimate_competence(g, ["stable 0", "stable 1", "learning", "never seen"])
+        assert est.tolist() == [1.0, 0.0, 0.5, 0.0]
+
+
+def test_old_graph_state_loads():
+    v1 = {"version": 1, "config": {"window": 20, "min_edge_support": 0.1},
+          "nodes": [{"goal": "a", "first_seen": 3, "found_while": "a", "times_achieved": 2, "attempts": 2,
+                     "successes": 1, "seeded": False, "tracker": {"window": [False, True], "n": 2}}],
+          "edges": [], "last_step": 3, "episodes": 2}
+    g = GoalGraph.from_state_dict(v1)
+    assert g.stats("a").competence == 0.5 and g.stats("a").first_seen == 3

@@ -5,6 +5,7 @@ import json
 from collections import deque
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from autotelic.graph import GoalGraph, GoalStats
@@ -12,7 +13,7 @@ from episodes import make_episode
 
 
 def test_observe_hand_made_sequence():
-    g = GoalGraph()
+    g = GoalGraph(min_edge_count=1)
     e1 = make_episode("grasp red carrot", [["go to red carrot"], ["grasp red carrot"]], success=True)
     e1.validate()
     assert g.observe(e1, step=2) == ["go to red carrot", "grasp red carrot"]
@@ -23,15 +24,16 @@ def test_observe_hand_made_sequence():
     s0 = g.stats("go to red carrot")
     assert (s0.attempts, s0.successes, s0.times_achieved, s0.found_while) == (0, 0, 1, "grasp red carrot")
     assert g.edge_count("go to red carrot", "grasp red carrot") == 1
+    assert g.prerequisites("grasp red carrot") == ["go to red carrot"]
     assert g.depth("go to red carrot") == 0 and g.depth("grasp red carrot") == 1
 
-    # second episode: pursued goal never achieved; two goals first achieved at the same step share a group
+    # second episode: pursued goal never achieved; two goals first achieved at the same step are not ordered
     e2 = make_episode("grow carrot", [[], ["go to red carrot"], ["grasp red carrot", "go to water"], []],
                       success=False)
     assert g.observe(e2, step=6) == ["go to water"]
     assert g.edge_count("go to red carrot", "grasp red carrot") == 2
     assert g.edge_count("go to red carrot", "go to water") == 1
-    assert g.edge_count("grasp red carrot", "go to water") == 0  # same step: no edge
+    assert g.edge_count("grasp red carrot", "go to water") == 0  # same step: not before
     assert g.edge_count("go to water", "grasp red carrot") == 0
     assert g.stats("go to water").found_while == "grow carrot"
     assert g.stats("go to water").first_seen == 6
@@ -43,14 +45,85 @@ def test_observe_hand_made_sequence():
     assert (grow.discovered, grow.attempts, grow.successes, grow.window) == (False, 1, 0, [False])
     assert g.discovered() == ["go to red carrot", "grasp red carrot", "go to water"]
     assert "grow carrot" not in g.frontier()
+    f = g.facts()
+    assert f.goals == g.goals() and f.attempts.tolist() == [0, 1, 0, 1]
+    assert f.row(3)["first_seen"] is None and f.row(0)["depth"] == 0
+    assert g.array("attempts", ["grow carrot"]).tolist() == [1]
+    with pytest.raises(ValueError, match="unknown goal column"):
+        g.array("colour")
 
 
-def test_consecutive_groups_only():
+def chain_episodes(n: int, seed: int, chain=("a", "b", "c", "d"), noise=("x", "y", "z")) -> list:
+    """Episodes that walk a prefix of ``chain`` in order, with noise goals achieved at random steps (before,
+    between or after chain goals) and, sometimes, at the same step as a chain goal."""
+    rng = np.random.default_rng(seed)
+    eps = []
+    for _ in range(n):
+        k = int(rng.integers(1, len(chain) + 1))
+        steps: list[list[str]] = [[c] for c in chain[:k]]
+        for x in noise:
+            if rng.random() < 0.5:
+                at = int(rng.integers(0, len(steps) + 1))
+                if rng.random() < 0.3 and at < len(steps):
+                    steps[at].append(x)  # achieved together with a chain goal
+                else:
+                    steps.insert(at, [x])
+        eps.append(make_episode(chain[k - 1], steps, rng.random() < 0.7))
+    return eps
+
+
+def test_chain_with_noise_gives_exactly_the_chain():
     g = GoalGraph()
-    g.observe(make_episode("c", [["a"], ["b"], ["c"]], True), step=3)
-    assert g.edge_count("a", "b") == 1 and g.edge_count("b", "c") == 1
-    assert g.edge_count("a", "c") == 0  # only consecutive first achievements are linked
-    assert g.depth("c") == 2
+    for t, e in enumerate(chain_episodes(300, seed=0)):
+        g.observe(e, step=t)
+    assert sorted((a, b) for a, b, _ in g.edges()) == [("a", "b"), ("b", "c"), ("c", "d")]
+    assert g.prerequisites("d") == ["a", "b", "c"]  # the relation; the drawn edges are its transitive reduction
+    assert [g.depth(x) for x in "abcd"] == [0, 1, 2, 3]
+    assert all(g.depth(x) == 0 for x in "xyz") and g.summary()["graph/max_depth"] == 3
+    assert g.summary()["graph/edges"] == 3
+    assert sorted(g.stepping_stones().edges()) == [("a", "b"), ("b", "c"), ("c", "d")]
+
+
+def test_depth_along_a_chain_only_grows():
+    g = GoalGraph()
+    depths = []
+    for t, e in enumerate(chain_episodes(200, seed=1)):
+        g.observe(e, step=t)
+        depths.append(g.summary()["graph/max_depth"])
+    assert depths == sorted(depths) and depths[-1] == 3
+    assert depths[0] == 0  # one episode is not evidence (min_edge_count)
+
+
+def test_incidental_ordering_makes_no_edge():
+    g = GoalGraph(mastery_min_outcomes=1)
+    for i in range(10):
+        g.observe(make_episode("b", [["b"]], True), step=i)
+    for i in range(3):  # x before b in 3 of the 13 episodes that achieved b
+        g.observe(make_episode("x", [["x"], ["b"]], False), step=20 + i)
+    assert g.edge_count("x", "b") == 3 and not g.is_supported("x", "b")
+    assert g.edges() == [] and g.depth("b") == 0
+    assert "x" in g.frontier() and "b" not in g.frontier()  # b is mastered
+    # the same ordering in every episode that achieved b is a prerequisite
+    h = GoalGraph()
+    for i in range(3):
+        h.observe(make_episode("b", [["x"], ["b"]], True), step=i)
+    assert h.is_supported("x", "b") and h.depth("b") == 1
+    with pytest.raises(ValueError, match="edge_support"):
+        GoalGraph(edge_support=0.5)
+
+
+def test_frontier_needs_every_prerequisite_mastered():
+    g = GoalGraph(mastery_min_outcomes=1)
+    for t in range(3):
+        g.observe(make_episode("c", [["a"], ["b"], ["c"]], False), step=t)
+    assert g.frontier() == ["a"]  # b needs a, c needs a and b
+    for _ in range(5):
+        g.record_outcome("a", True)
+    assert g.frontier() == ["b"]
+    for _ in range(5):
+        g.record_outcome("b", True)
+    assert g.frontier() == ["c"]
+    assert g.frontier_mask().tolist() == [x == "c" for x in g.goals()]
 
 
 def test_seed_and_record_outcome():
@@ -111,35 +184,6 @@ def test_mastery_needs_enough_outcomes():
     assert g.is_mastered("g") and g.mastered() == ["g"]
 
 
-def test_frontier_and_depth_with_cycles():
-    g = GoalGraph(mastery_min_outcomes=1)
-    g.observe(make_episode("b", [["a"], ["b"]], True), step=2)
-    g.observe(make_episode("c", [["b"], ["c"]], True), step=4)
-    g.observe(make_episode("a", [["b"], ["a"]], True), step=6)  # a <-> b: a cycle
-    g.observe(make_episode("d", [["c"], ["d"]], False), step=8)
-    d = g.depths()
-    assert d["a"] == d["b"] == 0 and d["c"] == 1 and d["d"] == 2
-    # a and b are mastered (1 success each); c has 1 success -> mastered; d: failure
-    assert set(g.mastered()) == {"a", "b", "c"}
-    assert g.frontier() == ["d"]
-    g.record_outcome("c", False)  # competence 0.5: c is no longer mastered, so d leaves the frontier
-    assert g.frontier() == ["c"]
-
-
-def test_incidental_edges_do_not_block_frontier():
-    g = GoalGraph(mastery_min_outcomes=1, min_edge_support=0.2)
-    for i in range(10):
-        g.observe(make_episode("b", [["b"]], True), step=i)
-    g.observe(make_episode("x", [["x"], ["b"]], False), step=20)  # once: x before b, in 1 of 11 episodes
-    assert g.edge_count("x", "b") == 1 and not g.is_supported("x", "b")
-    assert g.depth("b") == 0
-    assert "x" in g.frontier()
-    assert "b" not in g.frontier()  # mastered
-    g2 = GoalGraph(mastery_min_outcomes=1, min_edge_support=0.0)
-    g2.load_state_dict(g.state_dict())
-    assert g2.is_supported("x", "b") and g2.depth("b") == 1
-
-
 def _assert_plain(obj, path="state"):
     if isinstance(obj, dict):
         for k, v in obj.items():
@@ -169,19 +213,19 @@ def test_state_roundtrip_torch_weights_only(tmp_path):
     assert h.goals() == g.goals()
     for goal in g.goals():
         assert h.stats(goal) == g.stats(goal)
-    assert sorted(h.graph.edges(data="count")) == sorted(g.graph.edges(data="count"))
+    assert h.edges() == g.edges() and h.edge_count("go to red carrot", "grasp red carrot") == 1
     # both continue identically
     e = make_episode("grow lion", [["go to red carrot"], ["grow lion"]], True)
     g.observe(e, step=10)
     h.observe(e, step=10)
     assert h.state_dict() == g.state_dict()
-    assert isinstance(h._trackers["grasp red carrot"].window, deque)
+    assert isinstance(h._trackers[h.goals().index("grasp red carrot")].window, deque)
     with pytest.raises(ValueError, match="not a GoalGraph state_dict"):
         h.load_state_dict({"foo": 1})
 
 
 def test_export_graphml_and_json(tmp_path):
-    g = GoalGraph()
+    g = GoalGraph(min_edge_count=1)
     g.seed(["grow lion"])
     g.observe(make_episode("grasp red carrot", [["go to red carrot"], ["grasp red carrot"]], True), step=2)
     g.to_graphml(tmp_path / "g.graphml")

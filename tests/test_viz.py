@@ -209,3 +209,23 @@ def test_html_interactions_in_headless_chromium(tmp_path):
     assert out["panned"]
     assert out["tipShown"] and "grasp red carrot" in out["tip"] and "competence" in out["tip"]
     assert out["highlighted"] >= 1  # go to red carrot -> grasp red carrot
+
+
+def test_thousands_of_goals_are_drawn_by_family(tmp_path):
+    g = GoalGraph()
+    g.seed([f"Grasp thing{i}" for i in range(5000)] + [f"Grow thing{i}" for i in range(600)])
+    for t in range(5):
+        g.observe(make_episode("Grow thing1", [["Grasp thing1"], ["Grow thing1"]], True), step=t)
+    g.record_outcome("Grasp thing7", False)
+    rows, links = viz.family_table(g)
+    by = {r.family: r for r in rows}
+    assert (by["Grasp"].goals, by["Grasp"].discovered, by["Grasp"].attempted) == (5000, 1, 1)
+    assert (by["Grow"].goals, by["Grow"].mastered, by["Grow"].max_depth) == (600, 1, 1)
+    assert links == {("Grasp", "Grow"): 1}
+    names = viz.render_all(g, tmp_path, family=lambda s: "even" if int(s.split("thing")[1]) % 2 == 0 else "odd")
+    assert (tmp_path / "graph.png").read_bytes()[:8] == PNG_MAGIC
+    page = (tmp_path / "graph.html").read_text()
+    assert "aggregated by family" in page and ">odd<" in page and ">even<" in page
+    data = json.loads((tmp_path / "graph.json").read_text())
+    assert data["graph"]["omitted_goals"] == 5600 - 3  # only goals attempted, achieved or on an edge are written
+    assert len(data["nodes"]) == 3 and "graph.json" in names

@@ -1,0 +1,122 @@
+"""MAGELLAN curriculum: a success head on goal embeddings generalises competence to unseen goals, its LP is the
+gap to a delayed copy, it scores goals never attempted, uses the policy's LLM once attached, and resumes exactly."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from autotelic.curricula import make_curriculum
+from autotelic.curricula.magellan import MagellanCurriculum, goal_embeddings
+from autotelic.graph import GoalGraph
+
+OBJECTS = [f"thing{i}" for i in range(40)]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny MLP steps: threads only add overhead on a shared machine
+    yield
+    torch.set_num_threads(n)
+
+
+def families() -> tuple[list[str], list[str]]:
+    """'Grasp X' goals always succeed, 'Grow X' goals never do."""
+    return [f"Grasp {o}" for o in OBJECTS], [f"Grow {o}" for o in OBJECTS]
+
+
+def test_competence_generalises_to_goals_never_attempted():
+    grasp, grow = families()
+    c = make_curriculum("magellan", lr=3e-3, batch_size=32)
+    rng = np.random.default_rng(0)
+    for _ in range(400):  # outcomes on the first 30 objects only
+        i = int(rng.integers(30))
+        c.update(grasp[i], True)
+        c.update(grow[i], False)
+    g = GoalGraph()
+    g.seed(grasp + grow)
+    est = c.estimate_competence(g, grasp[30:] + grow[30:])  # 10 + 10 goals never attempted
+    assert est[:10].min() > 0.8 and est[10:].max() < 0.2
+    assert c.metrics()["curriculum/updates"] == 800.0
+
+
+def test_lp_is_the_gap_to_the_delayed_head_and_drives_sampling():
+    grasp, grow = families()
+    g = GoalGraph()
+    g.seed(grasp + grow)
+    c = MagellanCurriculum(delay=20, lr=3e-3, epsilon=0.0)
+    p0 = c.probabilities(g)
+    assert max(p0.values()) == pytest.approx(min(p0.values()))  # untrained: no LP, uniform
+    peak, drew = 0.0, False
+    lps = []
+    for r in range(15):  # grasp goals are successes, grow goals failures, on the first 20 objects
+        for goal in grasp[:20]:
+            c.update(goal, True)
+        for goal in grow[:20]:
+            c.update(goal, False)
+        now, old = c._predict(grasp + grow)
+        lp = c.learning_progress_array(g, c.pool(g)[0])
+        assert np.allclose(lp, np.abs(now - old))
+        peak = max(peak, float(lp.max()))
+        lps.append(round(float(lp.max()), 3))
+        if lp.max() > 0.05 and not drew:
+            drew = True
+            draws = c.sample(g, 2000, np.random.default_rng(0))
+            assert len(set(draws)) > 20  # spread by generalisation, not only on attempted goals
+            assert sum(d in grasp[20:] + grow[20:] for d in draws) > 200  # never-attempted goals are sampled
+    assert drew and peak > 0.05
+    assert lp.max() < 0.5 * peak, lps  # learning has converged: the delayed head caught up
+    c.probabilities(g)  # metrics describe the last distribution
+    m = c.metrics()
+    assert m["curriculum/max_lp"] == pytest.approx(lp.max()) and m["curriculum/head_steps"] == 600
+
+
+def tiny_policy():
+    from autotelic.policy import build_policy
+
+    words = ["Grasp", "Grow"] + OBJECTS
+    return build_policy("tiny", words, seed=0, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1)
+
+
+def test_attach_uses_the_policys_llm_and_resumes_exactly(tmp_path):
+    policy = tiny_policy()
+    grasp, grow = families()
+    e = goal_embeddings(policy, grasp[:3] + grow[:2])
+    assert e.shape == (5, policy.hidden_size) and not e.requires_grad
+    assert not torch.allclose(e[0], e[1])
+    policy.train()
+    state_before = torch.get_rng_state()
+    c = MagellanCurriculum(delay=5, seed=1)
+    c.attach(policy)
+    assert c.dim == policy.hidden_size
+    assert torch.equal(torch.get_rng_state(), state_before)  # the head has its own seed
+    for t in range(40):
+        c.update(grasp[t % 10], True)
+        c.update(grow[t % 10], t % 4 == 0)
+    assert policy.training  # restored after embedding
+    g = GoalGraph()
+    g.seed(grasp + grow)
+    torch.save(c.state_dict(), tmp_path / "m.pt")
+    d = MagellanCurriculum(delay=5, seed=1)
+    d.attach(policy)
+    d.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
+    for cur in (c, d):  # both continue identically
+        for t in range(10):
+            cur.update(grasp[t], t % 2 == 0)
+    assert np.array_equal(c.estimate_competence(g, grasp + grow), d.estimate_competence(g, grasp + grow))
+    assert c.sample(g, 30, np.random.default_rng(5)) == d.sample(g, 30, np.random.default_rng(5))
+    with pytest.raises(ValueError, match="embedding width"):
+        MagellanCurriculum().load_state_dict(c.state_dict())
+    with pytest.raises(TypeError, match="LMPolicy"):
+        MagellanCurriculum().attach(object())
+
+
+def test_mixture_forwards_attach_and_estimates():
+    policy = tiny_policy()
+    mix = make_curriculum("mixture", components={"magellan": 0.5, "uniform": 0.5})
+    mix.attach(policy)
+    assert mix.components["magellan"].policy is policy
+    g = GoalGraph()
+    g.seed(["Grasp thing1"])
+    assert mix.estimate_competence(g, ["Grasp thing1"]).shape == (1,)
