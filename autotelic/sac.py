@@ -12,6 +12,7 @@ and learning rate) as well as the heads.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
@@ -22,22 +23,13 @@ from torch import Tensor, nn
 
 from .critic import HEAD_TYPES, TwinQCritic
 from .episode import Episode
+from .modes import evaluating, training
+from .policy import masked_entropy, masked_probs
 from .relabel import HindsightRelabeller, TransitionBatch
 from .replay import EpisodeReplay
 
 
 # ---------------------------------------------------------------------------------------------- pure maths
-def masked_probs(log_pi: Tensor, mask: Tensor) -> Tensor:
-    """π(a|s) with pads set to 0."""
-    return torch.where(mask, log_pi.exp(), torch.zeros_like(log_pi))
-
-
-def masked_entropy(log_pi: Tensor, mask: Tensor) -> Tensor:
-    """H(π(·|s)) = −Σ_a π log π over admissible actions; [B]."""
-    lp = torch.where(mask, log_pi, torch.zeros_like(log_pi))
-    return -(masked_probs(log_pi, mask) * lp).sum(-1)
-
-
 def target_entropy(mask: Tensor, kappa: float) -> Tensor:
     """Per-state target entropy κ·log|A_s|; [B]."""
     return kappa * mask.sum(-1).clamp_min(1).to(torch.float32).log()
@@ -106,17 +98,41 @@ class SACConfig:
     critic_mlp_hidden: int = 256
     critic_trunk_grad: float = 1.0   # scale of the critic's gradient into the shared trunk (0 = heads only)
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        """Raise ValueError naming the first out-of-range field (``autotelic.config`` calls this on load)."""
         if not 0 < self.alpha_min <= self.init_alpha:
             raise ValueError(f"need 0 < alpha_min <= init_alpha, got {self.alpha_min}, {self.init_alpha}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        for k in ("batch_size", "critic_mlp_hidden"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+        for k in ("learning_starts", "critic_warmup_updates", "uniform_warmup_updates", "updates_per_step",
+                  "critic_trunk_grad"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+        for k in ("actor_lr", "critic_lr", "alpha_lr", "max_grad_norm"):
+            if not getattr(self, k) > 0:
+                raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
         if not 0 < self.tau <= 1:
             raise ValueError(f"tau must be in (0, 1], got {self.tau}")
-        if self.entropy_kappa < 0 or self.updates_per_step < 0 or self.critic_trunk_grad < 0:
-            raise ValueError("entropy_kappa, updates_per_step and critic_trunk_grad must be >= 0")
+        if not 0 <= self.entropy_kappa <= 1:  # H(π(·|s)) <= log|A_s|: a target above it can never be met
+            raise ValueError(f"entropy_kappa must be in [0, 1] (target κ·log|A_s| <= the maximum entropy log|A_s|), "
+                             f"got {self.entropy_kappa}")
         if self.critic_head not in HEAD_TYPES:
             raise ValueError(f"unknown critic head {self.critic_head!r}; expected one of {HEAD_TYPES}")
+
+    def shard(self, world_size: int) -> "SACConfig":
+        """The config one of ``world_size`` data-parallel processes runs: the global batch split (it must be a
+        multiple of ``world_size``), learning_starts split (rounded up), and updates_per_step × world_size since
+        each process observes 1/world_size of the env steps but runs every update."""
+        n = int(world_size)
+        if n < 1:
+            raise ValueError(f"world_size must be >= 1, got {world_size}")
+        if self.batch_size % n:
+            raise ValueError(f"sac.batch_size={self.batch_size} is the global batch: it must be a multiple of the "
+                             f"number of processes ({n})")
+        return dataclasses.replace(self, batch_size=self.batch_size // n,
+                                   learning_starts=math.ceil(self.learning_starts / n),
+                                   updates_per_step=self.updates_per_step * n)
 
 
 class SACLearner:
@@ -125,7 +141,8 @@ class SACLearner:
     One update: sample a relabelled batch, score s (with grad) and s' (no grad, only non-terminal rows), then one
     backward of critic + actor loss (critic gradient reaches the trunk only when ``critic_trunk_grad`` > 0; the actor
     loss sees Q detached), separate Adam steps for policy and heads, the α step, and the Polyak update.
-    The learner does not switch the policy between train/eval modes; the loop owns that.
+    Targets are computed in eval mode (as the rollout acts: no dropout) and the gradient pass in train mode, each
+    mode restored afterwards (``autotelic.modes``).
     """
 
     on_policy = False
@@ -134,6 +151,7 @@ class SACLearner:
     def __init__(self, policy: nn.Module, replay: EpisodeReplay, relabeller: HindsightRelabeller,
                  config: SACConfig | None = None, critic: TwinQCritic | None = None) -> None:
         self.cfg = cfg = config or SACConfig()
+        cfg.validate()
         self.policy, self.replay, self.relabeller = policy, replay, relabeller
         device = getattr(policy, "device", torch.device("cpu"))
         self.critic = (critic or TwinQCritic(policy.hidden_size, policy.vocab_size, head=cfg.critic_head,
@@ -177,6 +195,23 @@ class SACLearner:
         self._credit = max(0.0, self._credit - 1.0)
         return metrics
 
+    @torch.no_grad()
+    def critic_target(self, batch: TransitionBatch, alpha: Tensor | float | None = None) -> Tensor:
+        """``sac_critic_target`` for a batch, [B]: s' scored in eval mode with the target heads Q̄_i, only on rows
+        where γ^m (1 − terminated) > 0 (the others get y = R). ``alpha`` defaults to the current α."""
+        dev = self.log_alpha.device
+        alpha = self.log_alpha.detach().exp() if alpha is None else alpha
+        returns, discounts = batch.returns.to(dev), batch.discounts.to(dev)
+        y = returns.clone()
+        live = torch.nonzero(discounts > 0).flatten().tolist()
+        if live:
+            with evaluating(self.policy, self.critic):
+                ns = self.policy.score([batch.next_prompts[i] for i in live], [batch.next_candidates[i] for i in live])
+                tq1, tq2 = self.critic.target(ns)
+            rows = torch.as_tensor(live, dtype=torch.long, device=dev)
+            y[rows] = sac_critic_target(ns.log_pi, ns.mask, tq1, tq2, returns[rows], discounts[rows], alpha)
+        return y
+
     def update_on_batch(self, batch: TransitionBatch) -> dict[str, float]:
         """One SAC update on a given batch (``update`` samples it); returns the metrics."""
         cfg, dev = self.cfg, self.log_alpha.device
@@ -185,21 +220,11 @@ class SACLearner:
         uniform = n < cfg.uniform_warmup_updates
         alpha = self.log_alpha.detach().exp()
         actions = batch.actions.to(dev)
-        returns, discounts = batch.returns.to(dev), batch.discounts.to(dev)
 
-        # y = R + γ^m (1−d) Σ_a' π(a'|s') [min Q̄(s',a') − α log π(a'|s')], next state scored only where γ^m(1−d) > 0
-        with torch.no_grad():
-            v_next = torch.zeros_like(returns)
-            live = torch.nonzero(discounts > 0).flatten().tolist()
-            if live:
-                ns = self.policy.score([batch.next_prompts[i] for i in live],
-                                       [batch.next_candidates[i] for i in live])
-                tq1, tq2 = self.critic.target(ns)
-                v_next[live] = soft_state_value(ns.log_pi, ns.mask, tq1, tq2, alpha)
-            y = returns + discounts * v_next
-
-        scores = self.policy.score(batch.prompts, batch.candidates)
-        q1, q2 = self.critic(scores)
+        y = self.critic_target(batch, alpha)
+        with training(self.policy, self.critic):
+            scores = self.policy.score(batch.prompts, batch.candidates)
+            q1, q2 = self.critic(scores)
         q1_sa = q1.gather(1, actions[:, None]).squeeze(1)
         q2_sa = q2.gather(1, actions[:, None]).squeeze(1)
         critic_loss = sac_critic_loss(q1_sa, q2_sa, y)
