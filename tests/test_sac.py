@@ -466,3 +466,35 @@ def test_target_in_eval_mode_gradient_pass_in_train_mode(dropout_make, left_in):
     L.update_on_batch(batch)
     assert calls == [False, True]                                      # s' in eval mode, s in train mode
     assert L.policy.training == (left_in == "train")                   # the caller's mode is restored
+
+
+def test_target_trunk_scores_next_states_for_the_target_heads_and_follows_by_polyak(small_setup):
+    make, eps = small_setup
+    L = make(target_trunk=True, target_trunk_tau=0.25, init_alpha=0.5)
+    assert L.target_policy is not None and not any(p.requires_grad for p in L.target_policy.parameters())
+    with torch.no_grad():
+        for p in L.target_policy.parameters():           # a target trunk that differs from the online one
+            p.add_(0.05 * torch.randn_like(p))
+    batch = _hand_batch()
+    online_trunk = _hand_target(L, batch, alpha=0.5)     # Q̄ heads on the online trunk: not the target any more
+    assert L.critic_target(batch)[0].item() != pytest.approx(online_trunk[0], rel=1e-4)
+    # by hand: π from the online policy, Q̄_i from the target heads on the target trunk's states
+    nb = [0, 1]
+    with torch.no_grad():
+        L.policy.eval(), L.target_policy.eval()
+        ns = L.policy.score([batch.next_prompts[b] for b in nb], [batch.next_candidates[b] for b in nb])
+        ts = L.target_policy.score([batch.next_prompts[b] for b in nb], [batch.next_candidates[b] for b in nb])
+        t1, t2 = L.critic.target(ts)
+    want = [float(batch.returns[b]) + float(batch.discounts[b]) * sum(
+        math.exp(ns.log_pi[b, a]) * (min(t1[b, a], t2[b, a]) - 0.5 * ns.log_pi[b, a])
+        for a in range(len(batch.next_candidates[b]))).item() for b in nb]
+    assert L.critic_target(batch)[:2].tolist() == pytest.approx(want, rel=1e-5)
+    before = [p.detach().clone() for p in L.target_policy.parameters()]
+    L.observe(eps)
+    L.update(np.random.default_rng(0))
+    for tb, th, p in zip(before, L.target_policy.parameters(), L.policy.parameters()):
+        assert torch.allclose(th, 0.75 * tb + 0.25 * p.detach(), atol=1e-6)
+    # checkpoints carry the target trunk
+    L2 = make(target_trunk=True)
+    L2.load_state_dict(L.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(L2.target_policy.parameters(), L.target_policy.parameters()))
