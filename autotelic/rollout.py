@@ -59,7 +59,8 @@ class Rollout:
         return _Slot(Episode(goal=pursued, observations=[obs], admissible=[actions]), seed, goal, info)
 
     def state_dict(self) -> dict[str, Any]:
-        """The generator state and, per env, the (seed, goal, actions, behaviour log-probs) of the episode in progress."""
+        """The generator state and, per env, the (seed, goal, actions, behaviour log-probs) of the episode in
+        progress."""
         return {"rng": self.rng.bit_generator.state, "env_steps": self.env_steps,
                 "slots": [{"seed": s.seed, "goal": s.requested, "actions": list(s.episode.actions),
                            "logps": list(s.episode.logps)} for s in self.slots]}

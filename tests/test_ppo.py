@@ -164,7 +164,7 @@ def test_rollout_batch_bootstraps_truncations_by_hand(setup):
     assert any(e.truncated for e in eps) and any(e.terminated for e in eps)
     L.observe(eps)
     batch = L.rollout_batch()
-    want, start = [], 0
+    want = []
     for ep in eps:
         v = _hand_values(L, ep)
         last = 0.0 if ep.terminated else v[-1]           # a timeout bootstraps V(s_T)
