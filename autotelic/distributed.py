@@ -245,12 +245,8 @@ def shard_config(cfg: Any, world_size: int, device: torch.device | str | None = 
     kwargs = dict(cfg.model.kwargs)
     if device is not None and torch.device(device).type != "cpu":
         kwargs.setdefault("device", str(device))
-    try:
-        learner = getattr(cfg, cfg.learner).shard(n)
-    except ValueError as e:
-        raise ValueError(f"{cfg.learner}.{e}") from None
     return dataclasses.replace(
-        cfg, **{cfg.learner: learner},
+        cfg, **{cfg.learner: getattr(cfg, cfg.learner).shard(n)},
         env=dataclasses.replace(cfg.env, n_envs=cfg.env.n_envs // n),
         replay=dataclasses.replace(cfg.replay, capacity=math.ceil(cfg.replay.capacity / n)),
         model=dataclasses.replace(cfg.model, kwargs=kwargs),

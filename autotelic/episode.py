@@ -11,7 +11,8 @@ class Episode:
     ``observations`` and ``admissible`` have T+1 entries (the last one is the state after the final step, needed to
     bootstrap through a truncation); ``actions``, ``rewards`` and ``achieved`` have T entries, ``achieved[t]`` being
     the env's ``achieved_goals`` after step t. Observations never contain the goal: prompts are built from
-    (goal, observation) so that hindsight relabelling can swap the goal.
+    (goal, observation) so that hindsight relabelling can swap the goal. ``logps`` is empty or has T entries:
+    log π_b(a_t|s_t) of each action under the policy that chose it (PPO's "old" log-prob).
     """
 
     goal: str
@@ -22,6 +23,7 @@ class Episode:
     achieved: list[frozenset[str]] = field(default_factory=list)
     terminated: bool = False
     truncated: bool = False
+    logps: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -58,6 +60,8 @@ class Episode:
                              f"{len(self.observations)}/{len(self.admissible)}")
         if len(self.rewards) != T or len(self.achieved) != T:
             raise ValueError(f"episode needs T={T} rewards and achieved sets")
+        if len(self.logps) not in (0, T):
+            raise ValueError(f"episode needs 0 or T={T} behaviour log-probs, got {len(self.logps)}")
         for t, (a, acts) in enumerate(zip(self.actions, self.admissible)):
             if not 0 <= a < len(acts):
                 raise ValueError(f"step {t}: action index {a} outside {len(acts)} admissible actions")
@@ -67,7 +71,8 @@ class Episode:
         return {"goal": self.goal, "observations": list(self.observations),
                 "admissible": [list(a) for a in self.admissible], "actions": [int(a) for a in self.actions],
                 "rewards": [float(r) for r in self.rewards], "achieved": [sorted(a) for a in self.achieved],
-                "terminated": bool(self.terminated), "truncated": bool(self.truncated)}
+                "terminated": bool(self.terminated), "truncated": bool(self.truncated),
+                "logps": [float(x) for x in self.logps]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Episode":
@@ -75,4 +80,5 @@ class Episode:
         return cls(goal=d["goal"], observations=list(d["observations"]),
                    admissible=[tuple(a) for a in d["admissible"]], actions=list(d["actions"]),
                    rewards=list(d["rewards"]), achieved=[frozenset(a) for a in d["achieved"]],
-                   terminated=bool(d["terminated"]), truncated=bool(d["truncated"]))
+                   terminated=bool(d["terminated"]), truncated=bool(d["truncated"]),
+                   logps=[float(x) for x in d.get("logps", [])])

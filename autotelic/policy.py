@@ -27,7 +27,8 @@ from .lm import LanguageModel, build_lm
 
 _KEEP_KW = "logits_to_keep"
 
-__all__ = ["Scores", "LMPolicy", "score_naive", "masked_log_softmax", "build_policy"]
+__all__ = ["Scores", "Actions", "LMPolicy", "score_naive", "masked_log_softmax", "masked_probs", "masked_entropy",
+           "build_policy"]
 
 
 @dataclass
@@ -44,13 +45,13 @@ class Scores:
 
     @property
     def probs(self) -> Tensor:
-        """π(a|s) as [B, A]; each row sums to 1 over real candidates, pads are 0."""
-        return self.log_pi.exp() * self.mask
+        """π(a|s) as [B, A]; each row sums to 1 over real candidates, pads are 0 (``masked_probs``)."""
+        return masked_probs(self.log_pi, self.mask)
 
     @property
     def entropy(self) -> Tensor:
-        """H(π(·|s)) = −Σ_a π log π per state, [B]."""
-        return -(self.probs * self.log_pi).sum(-1)
+        """H(π(·|s)) = −Σ_a π log π per state, [B] (``masked_entropy``)."""
+        return masked_entropy(self.log_pi, self.mask)
 
     @property
     def counts(self) -> Tensor:
@@ -61,6 +62,28 @@ class Scores:
 def masked_log_softmax(x: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
     """log_softmax of ``x`` over entries where ``mask`` is True; masked entries are 0 (never part of the softmax)."""
     return x.masked_fill(~mask, float("-inf")).log_softmax(dim).masked_fill(~mask, 0.0)
+
+
+def masked_probs(log_pi: Tensor, mask: Tensor) -> Tensor:
+    """π(a|s) = exp log π over entries where ``mask`` is True, exactly 0 elsewhere: pads are filled with −inf before
+    ``exp``, so whatever they hold never overflows nor sends a NaN gradient."""
+    return log_pi.masked_fill(~mask, float("-inf")).exp()
+
+
+def masked_entropy(log_pi: Tensor, mask: Tensor) -> Tensor:
+    """H(π(·|s)) = −Σ_{a∈A_s} π(a|s) log π(a|s) per state, [B]; pads contribute 0."""
+    return -(masked_probs(log_pi, mask) * log_pi.masked_fill(~mask, 0.0)).sum(-1)
+
+
+class Actions(list):
+    """What ``LMPolicy.act`` returns: the chosen candidate indices (a plain ``list[int]`` to every caller) and
+    ``logp``, log π(a|s) of each choice under the policy that acted (PPO's behaviour log-prob)."""
+
+    def __init__(self, indices: Iterable[int] = (), logp: Iterable[float] = ()) -> None:
+        super().__init__(indices)
+        self.logp: list[float] = [float(x) for x in logp]
+        if len(self.logp) != len(self):
+            raise ValueError(f"{len(self)} actions but {len(self.logp)} log-probs")
 
 
 def _flatten(prompts: Sequence[str], candidates: Sequence[Sequence[str]]):
@@ -149,19 +172,24 @@ class LMPolicy(nn.Module):
 
     @torch.no_grad()
     def act(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]], greedy: bool = False,
-            generator: torch.Generator | None = None) -> list[int]:
-        """Index of the chosen candidate per prompt: argmax π if ``greedy`` else a sample a ~ π(·|s)."""
+            generator: torch.Generator | None = None) -> Actions:
+        """Index of the chosen candidate per prompt: argmax π if ``greedy`` else a sample a ~ π(·|s); the result's
+        ``logp`` holds log π(a|s) of each choice (in the policy's current train/eval mode)."""
         _flatten(prompts, candidates)  # validate everything before any forward pass
         out: list[int] = []
+        logp: list[float] = []
         for i in range(0, len(prompts), self.act_chunk):
             sc = self.score(prompts[i: i + self.act_chunk], candidates[i: i + self.act_chunk])
             if greedy:
-                out += sc.log_pi.masked_fill(~sc.mask, float("-inf")).argmax(-1).tolist()
-                continue
-            probs = sc.probs.float()
-            probs = probs.to(generator.device if generator is not None else probs.device)
-            out += torch.multinomial(probs, 1, generator=generator).squeeze(-1).tolist()
-        return out
+                idx = sc.log_pi.masked_fill(~sc.mask, float("-inf")).argmax(-1)
+            else:
+                probs = sc.probs.float()
+                probs = probs.to(generator.device if generator is not None else probs.device)
+                idx = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            idx = idx.to(sc.log_pi.device)
+            out += idx.tolist()
+            logp += sc.log_pi.gather(1, idx[:, None]).squeeze(1).tolist()
+        return Actions(out, logp)
 
     def forward(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> Scores:
         return self.score(prompts, candidates)

@@ -1,14 +1,18 @@
 """PPO baseline (GLAM): clipped policy objective on the LLM scoring policy, a value head on the same forward pass.
 
 On-policy: the learner keeps the episodes it observes until they hold ``rollout_steps`` transitions, then one
-``update`` computes old log-probs and values with the (unchanged) policy, GAE(λ) per episode, and runs
-``epochs`` × minibatches of the clipped objective; the buffer is then emptied. Episodes must come from the current
-policy (sampled, not greedy), so the loop must update before collecting the next rollout.
+``update`` computes values with the (unchanged) policy, GAE(λ) per episode, and runs ``epochs`` × minibatches of
+the clipped objective; the buffer is then emptied. The "old" log-prob of a step is the behaviour log-prob the
+rollout stored with it (``Episode.logps``, from ``LMPolicy.act``): an episode in progress across an update was
+partly sampled by the previous policy, and its ratio says so. Episodes without stored log-probs (an act function
+that returns plain indices) get them recomputed with the current policy. Values and recomputed log-probs are taken
+in eval mode, as acting is (no dropout); the gradient passes run in train mode (``autotelic.modes``).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -17,7 +21,8 @@ from torch import Tensor, nn
 
 from .critic import grad_scale, state_features
 from .episode import Episode
-from .sac import masked_entropy
+from .modes import evaluating, training
+from .policy import masked_entropy
 
 
 def gae(rewards: Tensor, values: Tensor, last_value: float | Tensor, terminated: bool, gamma: float,
@@ -41,6 +46,37 @@ def gae(rewards: Tensor, values: Tensor, last_value: float | Tensor, terminated:
     return adv, adv + values
 
 
+def clipped_policy_loss(ratio: Tensor, advantages: Tensor, clip_coef: float) -> Tensor:
+    """L^CLIP = −mean_t min(ρ_t Â_t, clip(ρ_t, 1−ε, 1+ε) Â_t), ρ_t = π(a_t|s_t) / π_old(a_t|s_t)."""
+    return -torch.min(ratio * advantages, ratio.clamp(1 - clip_coef, 1 + clip_coef) * advantages).mean()
+
+
+def value_loss(values: Tensor, returns: Tensor) -> Tensor:
+    """L^V = ½ mean_t (V(s_t) − R_t)²."""
+    return 0.5 * ((values - returns) ** 2).mean()
+
+
+def ppo_loss(policy_loss: Tensor, v_loss: Tensor, entropy: Tensor, vf_coef: float, ent_coef: float) -> Tensor:
+    """L = L^CLIP + c_V L^V − c_H H: the entropy bonus lowers the loss of a more random policy."""
+    return policy_loss + vf_coef * v_loss - ent_coef * entropy
+
+
+@dataclass
+class PPOBatch:
+    """Every transition of one rollout, flattened: the inputs of PPO's epochs."""
+
+    prompts: list[str]
+    candidates: list[list[str]]
+    actions: Tensor      # [N] long
+    old_logp: Tensor     # [N] behaviour log π_old(a_t|s_t)
+    values: Tensor       # [N] V(s_t) before the update
+    advantages: Tensor   # [N] GAE(λ) Â_t
+    returns: Tensor      # [N] value targets Â_t + V(s_t)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+
 @dataclass
 class PPOConfig:
     gamma: float = 0.99
@@ -59,13 +95,35 @@ class PPOConfig:
     value_trunk_grad: float = 1.0     # scale of the value loss' gradient into the shared trunk
     value_hidden: int = 256
 
+    def validate(self) -> None:
+        """Raise ValueError naming the first out-of-range field (``autotelic.config`` calls this on load)."""
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ValueError(f"gae_lambda must be in [0, 1], got {self.gae_lambda}")
+        for k in ("clip_coef", "lr", "value_lr", "max_grad_norm"):
+            if not getattr(self, k) > 0:
+                raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
+        for k in ("epochs", "minibatch_size", "rollout_steps", "value_hidden"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+        for k in ("vf_coef", "ent_coef", "value_trunk_grad"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+        if self.target_kl is not None and not self.target_kl > 0:
+            raise ValueError(f"target_kl must be > 0 or null (no early stop), got {self.target_kl}")
+
     def shard(self, world_size: int) -> "PPOConfig":
-        """The config one of ``world_size`` data-parallel processes runs: 1/N of the rollout and of the minibatch."""
+        """The config one of ``world_size`` data-parallel processes runs: rollout_steps split (rounded up) and the
+        global minibatch split (it must be a multiple of ``world_size``)."""
         n = int(world_size)
+        if n < 1:
+            raise ValueError(f"world_size must be >= 1, got {world_size}")
         if self.minibatch_size % n:
-            raise ValueError(f"minibatch_size={self.minibatch_size} is the global minibatch: it must be a multiple "
-                             f"of the number of processes ({n})")
-        return replace(self, rollout_steps=math.ceil(self.rollout_steps / n), minibatch_size=self.minibatch_size // n)
+            raise ValueError(f"ppo.minibatch_size={self.minibatch_size} is the global minibatch: it must be a "
+                             f"multiple of the number of processes ({n})")
+        return dataclasses.replace(self, rollout_steps=math.ceil(self.rollout_steps / n),
+                                   minibatch_size=self.minibatch_size // n)
 
 
 class PPOLearner:
@@ -77,6 +135,7 @@ class PPOLearner:
     def __init__(self, policy: nn.Module, prompt_fn: Callable[[str, str], str], config: PPOConfig | None = None
                  ) -> None:
         self.cfg = cfg = config or PPOConfig()
+        cfg.validate()
         self.policy, self.prompt_fn = policy, prompt_fn
         device = getattr(policy, "device", torch.device("cpu"))
         h = policy.hidden_size
@@ -117,22 +176,26 @@ class PPOLearner:
 
     @torch.no_grad()
     def _evaluate(self, prompts: list[str], cands: list[list[str]], actions: Tensor | None) -> tuple[Tensor, Tensor]:
-        """(log π(a|s) or empty, V(s)) in chunks of one minibatch, without gradients."""
+        """(log π(a|s) or empty, V(s)) in chunks of one minibatch, in eval mode and without gradients."""
         mb = self.cfg.minibatch_size
         logps, vals = [], []
-        for i in range(0, len(prompts), mb):
-            sc = self.policy.score(prompts[i:i + mb], cands[i:i + mb])
-            vals.append(self._value(sc))
-            if actions is not None:
-                logps.append(sc.log_pi.gather(1, actions[i:i + mb, None].to(sc.log_pi.device)).squeeze(1))
+        with evaluating(self.policy, self.value_head):
+            for i in range(0, len(prompts), mb):
+                sc = self.policy.score(prompts[i:i + mb], cands[i:i + mb])
+                vals.append(self._value(sc))
+                if actions is not None:
+                    logps.append(sc.log_pi.gather(1, actions[i:i + mb, None].to(sc.log_pi.device)).squeeze(1))
         return (torch.cat(logps) if logps else torch.empty(0)), torch.cat(vals)
 
-    def update(self, rng: np.random.Generator) -> dict[str, float]:
-        """PPO epochs over every observed episode, then clear them."""
+    def rollout_batch(self) -> PPOBatch:
+        """Flatten the observed episodes: behaviour log-probs (stored, else recomputed), values, GAE(λ) targets.
+
+        A truncated episode bootstraps from V(s_T) unless s_T offers no admissible action (then no future reward:
+        V(s_T) = 0, as in the relabeller)."""
         cfg = self.cfg
         if not self._episodes:
             raise ValueError("PPO update with no observed episodes")
-        prompts, cands, acts, rews, bounds = [], [], [], [], []
+        prompts, cands, acts, rews, bounds, stored = [], [], [], [], [], []
         boot_prompts, boot_cands, boot_eps = [], [], []
         for k, ep in enumerate(self._episodes):
             start = len(prompts)
@@ -142,7 +205,9 @@ class PPOLearner:
             acts.extend(ep.actions)
             rews.extend(ep.rewards)
             bounds.append((start, len(prompts)))
-            if not ep.terminated:  # truncated: bootstrap V(s_T)
+            if len(ep.logps) == len(ep):
+                stored.append((start, ep.logps))
+            if not ep.terminated and ep.admissible[-1]:  # truncated: bootstrap V(s_T)
                 boot_prompts.append(self.prompt_fn(ep.goal, ep.observations[-1]))
                 boot_cands.append(list(ep.admissible[-1]))
                 boot_eps.append(k)
@@ -150,6 +215,8 @@ class PPOLearner:
         actions = torch.tensor(acts, dtype=torch.long, device=device)
         rewards = torch.tensor(rews, dtype=torch.float32, device=device)
         old_logp, values = self._evaluate(prompts, cands, actions)
+        for start, logps in stored:  # the behaviour policy's log-probs, not the current policy's
+            old_logp[start:start + len(logps)] = torch.tensor(logps, dtype=old_logp.dtype, device=old_logp.device)
         last_values = dict(zip(boot_eps, self._evaluate(boot_prompts, boot_cands, None)[1].tolist())) \
             if boot_prompts else {}
         advantages = torch.zeros_like(rewards)
@@ -158,6 +225,16 @@ class PPOLearner:
             ep = self._episodes[k]
             advantages[a:b], returns[a:b] = gae(rewards[a:b], values[a:b], last_values.get(k, 0.0), ep.terminated,
                                                 cfg.gamma, cfg.gae_lambda)
+        return PPOBatch(prompts=prompts, candidates=cands, actions=actions, old_logp=old_logp, values=values,
+                        advantages=advantages, returns=returns)
+
+    def update(self, rng: np.random.Generator) -> dict[str, float]:
+        """PPO epochs over every observed episode, then clear them."""
+        cfg = self.cfg
+        batch = self.rollout_batch()
+        prompts, cands, actions, old_logp = batch.prompts, batch.candidates, batch.actions, batch.old_logp
+        values, advantages, returns = batch.values, batch.advantages, batch.returns
+        device = actions.device
 
         n = len(prompts)
         # [distributed] every process runs the same number of minibatches: each uses min_r n_r of its transitions
@@ -171,18 +248,19 @@ class PPOLearner:
             for i in range(0, n_used, cfg.minibatch_size):
                 idx = perm[i:i + cfg.minibatch_size].tolist()
                 it = torch.tensor(idx, dtype=torch.long, device=device)
-                sc = self.policy.score([prompts[j] for j in idx], [cands[j] for j in idx])
+                with training(self.policy, self.value_head):
+                    sc = self.policy.score([prompts[j] for j in idx], [cands[j] for j in idx])
+                    v_pred = self._value(sc)
                 new_logp = sc.log_pi.gather(1, actions[it, None]).squeeze(1)
                 log_ratio = new_logp - old_logp[it]
                 ratio = log_ratio.exp()
                 adv = advantages[it]
                 if cfg.normalize_advantages and len(idx) > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                # L^CLIP = −E[min(ρ Â, clip(ρ, 1−ε, 1+ε) Â)]
-                pg_loss = -torch.min(ratio * adv, ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef) * adv).mean()
-                v_loss = 0.5 * ((self._value(sc) - returns[it]) ** 2).mean()
+                pg_loss = clipped_policy_loss(ratio, adv, cfg.clip_coef)
+                v_loss = value_loss(v_pred, returns[it])
                 entropy = masked_entropy(sc.log_pi, sc.mask).mean()
-                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                loss = ppo_loss(pg_loss, v_loss, entropy, cfg.vf_coef, cfg.ent_coef)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if self.dist is not None:  # [distributed] mean gradient over processes before clipping

@@ -20,7 +20,7 @@ from .replay import EpisodeReplay
 
 PromptFn = Callable[[str, str], str]
 RewardFn = Callable[[str, Iterable[str]], "tuple[float, bool]"]
-STRATEGIES = ("future", "final", "episode", "achieved")
+STRATEGIES = ("future", "final", "episode", "achieved")  # the one list of HER strategy names (the schema reads it)
 
 
 @dataclass
@@ -133,8 +133,8 @@ class HindsightRelabeller:
             raise ValueError(f"HER k must be >= 0, got {k}")
         if n_step < 1:
             raise ValueError(f"n_step must be >= 1, got {n_step}")
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        if not 0.0 < gamma <= 1.0:  # the same range as the config schema's her.gamma
+            raise ValueError(f"gamma must be in (0, 1], got {gamma}")
         self.prompt_fn, self.compute_reward = prompt_fn, compute_reward
         self.strategy, self.k, self.n_step, self.gamma = strategy, k, n_step, gamma
         self.goal_filter = goal_filter

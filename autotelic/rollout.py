@@ -9,7 +9,7 @@ import numpy as np
 from .episode import Episode
 
 PromptFn = Callable[[str, str], str]
-ActFn = Callable[[list[str], list[list[str]]], list[int]]
+ActFn = Callable[[list[str], list[list[str]]], list[int]]  # may return ``policy.Actions`` (indices + ``logp``)
 GoalsFn = Callable[[Sequence[int]], Sequence["str | None"]]
 
 
@@ -66,10 +66,11 @@ class Rollout:
         return _Slot(Episode(goal=pursued, observations=[obs], admissible=[actions]), seed, goal, info)
 
     def state_dict(self) -> dict[str, Any]:
-        """The generator state and, per env, the (seed, goal, actions) of the episode in progress."""
+        """The generator state and, per env, the (seed, goal, actions, behaviour log-probs) of the episode in
+        progress."""
         return {"rng": self.rng.bit_generator.state, "env_steps": self.env_steps,
-                "slots": [{"seed": s.seed, "goal": s.requested, "actions": list(s.episode.actions)}
-                          for s in self.slots]}
+                "slots": [{"seed": s.seed, "goal": s.requested, "actions": list(s.episode.actions),
+                           "logps": list(s.episode.logps)} for s in self.slots]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Rebuild every episode in progress by resetting with its seed and goal and replaying its actions."""
@@ -80,17 +81,23 @@ class Rollout:
         for i, saved in enumerate(state["slots"]):
             slot = self._reset(i, goal=saved["goal"], seed=int(saved["seed"]))
             self.slots[i] = slot
-            for a in saved["actions"]:
-                self._advance(i, int(a))
+            logps = saved.get("logps") or [None] * len(saved["actions"])
+            for a, lp in zip(saved["actions"], logps):
+                self._advance(i, int(a), lp)
 
-    def _advance(self, i: int, a: int) -> Episode | None:
-        """Take action index ``a`` in env i; return the episode if it finished (the caller resets the env)."""
+    def _advance(self, i: int, a: int, logp: float | None = None) -> Episode | None:
+        """Take action index ``a`` (chosen with log-prob ``logp``, when known) in env i; return the episode if it
+        finished (the caller resets the env). An episode keeps log-probs only if every one of its steps has one."""
         ep = self.slots[i].episode
         action = ep.admissible[-1][a]
         obs, reward, terminated, truncated, info = self.envs[i].step(action)
         actions = tuple(info["admissible_actions"])
         if not actions and not (terminated or truncated):
             raise ValueError(f"env {i} offered no admissible action after {action!r}")
+        if logp is not None and len(ep.logps) == len(ep.actions):
+            ep.logps.append(float(logp))
+        else:
+            ep.logps.clear()
         ep.actions.append(int(a))
         ep.rewards.append(float(reward))
         ep.achieved.append(frozenset(info["achieved_goals"]))
@@ -114,9 +121,10 @@ class Rollout:
         """Like ``step``, with the index of the env each finished episode came from."""
         prompts, candidates = self.prompts()
         choices = act(prompts, candidates)
+        logps = getattr(choices, "logp", None) or [None] * len(choices)  # plain indices: no behaviour log-probs
         finished: list[tuple[int, Episode]] = []
-        for i, a in enumerate(choices):
-            ep = self._advance(i, int(a))
+        for i, (a, lp) in enumerate(zip(choices, logps)):
+            ep = self._advance(i, int(a), lp)
             if ep is not None:
                 finished.append((i, ep))
         done = [i for i, _ in finished]

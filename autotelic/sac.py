@@ -9,11 +9,17 @@ episodes, ~770 updates, greedy success over all goals, seeds 0/1): trunk_grad 1.
 MLP head 0.83/1.00, dueling token head 0.92/0.83; trunk_grad 0.3 → 0.17/0.08 and heads only (0.0) → 0.08/0.08,
 i.e. chance. Hence ``critic_trunk_grad=1.0`` by default: the critic loss trains the trunk (with the actor's optimiser
 and learning rate) as well as the heads.
+
+``target_trunk`` (off by default) scores s' for Q̄ with a Polyak copy of the trunk. Same toy setting, seeds 0/1/2,
+greedy success at 20/30/40 iterations (``benchmarks/target_trunk.py``): online trunk 0.36/0.86/0.92, target trunk
+τ=0.005 0.25/0.69/0.92, τ=0.05 0.31/0.86/0.97, ~20% more time per run: within seed noise, so not the default.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,22 +28,13 @@ from torch import Tensor, nn
 
 from .critic import HEAD_TYPES, TwinQCritic
 from .episode import Episode
+from .modes import evaluating, training
+from .policy import masked_entropy, masked_probs
 from .relabel import HindsightRelabeller, TransitionBatch
 from .replay import EpisodeReplay
 
 
 # ---------------------------------------------------------------------------------------------- pure maths
-def masked_probs(log_pi: Tensor, mask: Tensor) -> Tensor:
-    """π(a|s) with pads set to 0."""
-    return torch.where(mask, log_pi.exp(), torch.zeros_like(log_pi))
-
-
-def masked_entropy(log_pi: Tensor, mask: Tensor) -> Tensor:
-    """H(π(·|s)) = −Σ_a π log π over admissible actions; [B]."""
-    lp = torch.where(mask, log_pi, torch.zeros_like(log_pi))
-    return -(masked_probs(log_pi, mask) * lp).sum(-1)
-
-
 def target_entropy(mask: Tensor, kappa: float) -> Tensor:
     """Per-state target entropy κ·log|A_s|; [B]."""
     return kappa * mask.sum(-1).clamp_min(1).to(torch.float32).log()
@@ -75,6 +72,18 @@ def sac_alpha_loss(log_alpha: Tensor, entropy: Tensor, target: Tensor) -> Tensor
     return (-log_alpha * (target - entropy.detach())).mean()
 
 
+@torch.no_grad()
+def polyak_(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """θ̄ ← (1 − τ) θ̄ + τ θ for every floating-point parameter and buffer of ``target`` (same architecture); tied
+    weights are averaged once (``parameters()`` lists a shared tensor once, ``state_dict()`` once per name)."""
+    pairs = list(zip(target.parameters(), online.parameters())) + list(zip(target.buffers(), online.buffers()))
+    for t, o in pairs:
+        if t.is_floating_point():
+            t.lerp_(o, tau)
+        else:
+            t.copy_(o)
+
+
 def uniform_ce_loss(log_pi: Tensor, mask: Tensor) -> Tensor:
     """Cross-entropy towards uniform over admissible actions: mean_s −(1/|A_s|) Σ_a log π(a|s) (length-bias fix)."""
     m = mask.to(log_pi.dtype)
@@ -105,28 +114,47 @@ class SACConfig:
     critic_dueling: bool = False
     critic_mlp_hidden: int = 256
     critic_trunk_grad: float = 1.0   # scale of the critic's gradient into the shared trunk (0 = heads only)
+    target_trunk: bool = False       # score s' for Q̄ with a Polyak copy of the policy's trunk (MAGELLAN keeps a
+    #                                  target adapter); π(·|s') still comes from the online policy. Costs a copy
+    #                                  of the policy and one more no-grad pass over s' per update.
+    target_trunk_tau: float = 0.005  # Polyak rate of that copy
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        """Raise ValueError naming the first out-of-range field (``autotelic.config`` calls this on load)."""
         if not 0 < self.alpha_min <= self.init_alpha:
             raise ValueError(f"need 0 < alpha_min <= init_alpha, got {self.alpha_min}, {self.init_alpha}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not 0 < self.tau <= 1:
-            raise ValueError(f"tau must be in (0, 1], got {self.tau}")
-        if self.entropy_kappa < 0 or self.updates_per_step < 0 or self.critic_trunk_grad < 0:
-            raise ValueError("entropy_kappa, updates_per_step and critic_trunk_grad must be >= 0")
+        for k in ("batch_size", "critic_mlp_hidden"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+        for k in ("learning_starts", "critic_warmup_updates", "uniform_warmup_updates", "updates_per_step",
+                  "critic_trunk_grad"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+        for k in ("actor_lr", "critic_lr", "alpha_lr", "max_grad_norm"):
+            if not getattr(self, k) > 0:
+                raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
+        for k in ("tau", "target_trunk_tau"):
+            if not 0 < getattr(self, k) <= 1:
+                raise ValueError(f"{k} must be in (0, 1], got {getattr(self, k)}")
+        if not 0 <= self.entropy_kappa <= 1:  # H(π(·|s)) <= log|A_s|: a target above it can never be met
+            raise ValueError(f"entropy_kappa must be in [0, 1] (target κ·log|A_s| <= the maximum entropy log|A_s|), "
+                             f"got {self.entropy_kappa}")
         if self.critic_head not in HEAD_TYPES:
             raise ValueError(f"unknown critic head {self.critic_head!r}; expected one of {HEAD_TYPES}")
 
     def shard(self, world_size: int) -> "SACConfig":
-        """The config one of ``world_size`` data-parallel processes runs: each takes 1/N of the global batch and
-        of ``learning_starts`` and runs the updates of a global env step (``updates_per_step`` × N per own step)."""
+        """The config one of ``world_size`` data-parallel processes runs: the global batch split (it must be a
+        multiple of ``world_size``), learning_starts split (rounded up), and updates_per_step × world_size since
+        each process observes 1/world_size of the env steps but runs every update."""
         n = int(world_size)
+        if n < 1:
+            raise ValueError(f"world_size must be >= 1, got {world_size}")
         if self.batch_size % n:
-            raise ValueError(f"batch_size={self.batch_size} is the global batch: it must be a multiple of the "
+            raise ValueError(f"sac.batch_size={self.batch_size} is the global batch: it must be a multiple of the "
                              f"number of processes ({n})")
-        return replace(self, batch_size=self.batch_size // n, learning_starts=math.ceil(self.learning_starts / n),
-                       updates_per_step=self.updates_per_step * n)
+        return dataclasses.replace(self, batch_size=self.batch_size // n,
+                                   learning_starts=math.ceil(self.learning_starts / n),
+                                   updates_per_step=self.updates_per_step * n)
 
 
 class SACLearner:
@@ -135,7 +163,8 @@ class SACLearner:
     One update: sample a relabelled batch, score s (with grad) and s' (no grad, only non-terminal rows), then one
     backward of critic + actor loss (critic gradient reaches the trunk only when ``critic_trunk_grad`` > 0; the actor
     loss sees Q detached), separate Adam steps for policy and heads, the α step, and the Polyak update.
-    The learner does not switch the policy between train/eval modes; the loop owns that.
+    Targets are computed in eval mode (as the rollout acts: no dropout) and the gradient pass in train mode, each
+    mode restored afterwards (``autotelic.modes``).
     """
 
     on_policy = False
@@ -144,12 +173,16 @@ class SACLearner:
     def __init__(self, policy: nn.Module, replay: EpisodeReplay, relabeller: HindsightRelabeller,
                  config: SACConfig | None = None, critic: TwinQCritic | None = None) -> None:
         self.cfg = cfg = config or SACConfig()
+        cfg.validate()
         self.policy, self.replay, self.relabeller = policy, replay, relabeller
         device = getattr(policy, "device", torch.device("cpu"))
         self.critic = (critic or TwinQCritic(policy.hidden_size, policy.vocab_size, head=cfg.critic_head,
                                              mlp_hidden=cfg.critic_mlp_hidden, dueling=cfg.critic_dueling,
                                              trunk_grad=cfg.critic_trunk_grad)).to(device)
         self.log_alpha = torch.tensor(math.log(cfg.init_alpha), device=device, requires_grad=True)
+        # optional target trunk: a frozen copy of the policy, Polyak-averaged towards it after every update
+        self.target_policy: nn.Module | None = (copy.deepcopy(policy).requires_grad_(False) if cfg.target_trunk
+                                                else None)
         self.actor_opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.online_parameters(), lr=cfg.critic_lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
@@ -174,7 +207,8 @@ class SACLearner:
         return {"policy": self.policy, "critic": self.critic}
 
     def replica_tensors(self) -> list[Tensor]:
-        return [t for net in self.networks().values() for t in net.state_dict().values()] + [self.log_alpha]
+        nets = list(self.networks().values()) + ([self.target_policy] if self.target_policy is not None else [])
+        return [t for net in nets for t in net.state_dict().values()] + [self.log_alpha]
 
     @property
     def alpha(self) -> float:
@@ -187,6 +221,26 @@ class SACLearner:
         self._credit = max(0.0, self._credit - 1.0)
         return metrics
 
+    @torch.no_grad()
+    def critic_target(self, batch: TransitionBatch, alpha: Tensor | float | None = None) -> Tensor:
+        """``sac_critic_target`` for a batch, [B]: s' scored in eval mode with the target heads Q̄_i (on the target
+        trunk's states when ``target_trunk``), only on rows where γ^m (1 − terminated) > 0 (the others get y = R).
+        ``alpha`` defaults to the current α."""
+        dev = self.log_alpha.device
+        alpha = self.log_alpha.detach().exp() if alpha is None else alpha
+        returns, discounts = batch.returns.to(dev), batch.discounts.to(dev)
+        y = returns.clone()
+        live = torch.nonzero(discounts > 0).flatten().tolist()
+        if live:
+            nprompts, ncands = [batch.next_prompts[i] for i in live], [batch.next_candidates[i] for i in live]
+            tp = self.target_policy
+            with evaluating(self.policy, self.critic, *([tp] if tp is not None else [])):
+                ns = self.policy.score(nprompts, ncands)
+                tq1, tq2 = self.critic.target(ns if tp is None else tp.score(nprompts, ncands))
+            rows = torch.as_tensor(live, dtype=torch.long, device=dev)
+            y[rows] = sac_critic_target(ns.log_pi, ns.mask, tq1, tq2, returns[rows], discounts[rows], alpha)
+        return y
+
     def update_on_batch(self, batch: TransitionBatch) -> dict[str, float]:
         """One SAC update on a given batch (``update`` samples it); returns the metrics."""
         cfg, dev = self.cfg, self.log_alpha.device
@@ -195,21 +249,11 @@ class SACLearner:
         uniform = n < cfg.uniform_warmup_updates
         alpha = self.log_alpha.detach().exp()
         actions = batch.actions.to(dev)
-        returns, discounts = batch.returns.to(dev), batch.discounts.to(dev)
 
-        # y = R + γ^m (1−d) Σ_a' π(a'|s') [min Q̄(s',a') − α log π(a'|s')], next state scored only where γ^m(1−d) > 0
-        with torch.no_grad():
-            v_next = torch.zeros_like(returns)
-            live = torch.nonzero(discounts > 0).flatten().tolist()
-            if live:
-                ns = self.policy.score([batch.next_prompts[i] for i in live],
-                                       [batch.next_candidates[i] for i in live])
-                tq1, tq2 = self.critic.target(ns)
-                v_next[live] = soft_state_value(ns.log_pi, ns.mask, tq1, tq2, alpha)
-            y = returns + discounts * v_next
-
-        scores = self.policy.score(batch.prompts, batch.candidates)
-        q1, q2 = self.critic(scores)
+        y = self.critic_target(batch, alpha)
+        with training(self.policy, self.critic):
+            scores = self.policy.score(batch.prompts, batch.candidates)
+            q1, q2 = self.critic(scores)
         q1_sa = q1.gather(1, actions[:, None]).squeeze(1)
         q2_sa = q2.gather(1, actions[:, None]).squeeze(1)
         critic_loss = sac_critic_loss(q1_sa, q2_sa, y)
@@ -247,6 +291,8 @@ class SACLearner:
         with torch.no_grad():
             self.log_alpha.clamp_(min=math.log(cfg.alpha_min))
         self.critic.soft_update(cfg.tau)
+        if self.target_policy is not None:
+            polyak_(self.target_policy, self.policy, cfg.target_trunk_tau)
         self.num_updates += 1
         return {
             "losses/critic": critic_loss.item(), "losses/actor": actor_loss.item(), "losses/alpha": alpha_loss.item(),
@@ -263,6 +309,8 @@ class SACLearner:
                  "log_alpha": self.log_alpha.detach().clone(), "actor_opt": self.actor_opt.state_dict(),
                  "critic_opt": self.critic_opt.state_dict(), "alpha_opt": self.alpha_opt.state_dict(),
                  "num_updates": self.num_updates, "credit": self._credit}
+        if self.target_policy is not None:
+            state["target_policy"] = self.target_policy.state_dict()
         if include_replay:
             state["replay"] = self.replay.state_dict()
         return state
@@ -270,6 +318,8 @@ class SACLearner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
         self.critic.load_state_dict(state["critic"])
+        if self.target_policy is not None:
+            self.target_policy.load_state_dict(state.get("target_policy", state["policy"]))
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.actor_opt.load_state_dict(state["actor_opt"])

@@ -17,6 +17,7 @@ import torch
 from autotelic.checkpoint import CheckpointError
 from autotelic.cli import main
 from autotelic.config import load_config
+from autotelic.graph import GoalGraph
 from autotelic.distributed import check_world_size, checkpoint_world_size, shard_config, strategy_from_env
 from autotelic.strategy import SingleProcess
 from autotelic.envs import TextEnvError
@@ -86,7 +87,7 @@ def test_two_processes_hold_identical_replicas_and_one_merged_goal_graph(two_pro
     ranks = state["distributed"]["ranks"]
     assert [len(r["rollout"]["slots"]) for r in ranks] == [2, 2]  # env.n_envs=4 split in two
     goals = [_replay_goals(r["learner"]["replay"]) for r in ranks]  # what each process saw itself
-    discovered = {n["goal"] for n in state["graph"]["nodes"] if n["first_seen"] is not None}
+    discovered = set(GoalGraph.from_state_dict(state["graph"]).discovered())
     assert discovered == goals[0] | goals[1]
     assert goals[1] - goals[0], "rank 1 found no goal of its own: the envs of both ranks behave alike"
     assert state["graph"]["episodes"] == sum(len(r["learner"]["replay"]["episodes"]) for r in ranks)

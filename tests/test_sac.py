@@ -266,6 +266,235 @@ def test_learner_state_dict_round_trips_with_weights_only(small_setup):
 
 def test_config_validation():
     with pytest.raises(ValueError, match="alpha_min"):
-        SACConfig(alpha_min=0.1, init_alpha=0.05)
+        SACConfig(alpha_min=0.1, init_alpha=0.05).validate()
     with pytest.raises(ValueError, match="critic head"):
-        SACConfig(critic_head="pooled")
+        SACConfig(critic_head="pooled").validate()
+
+
+def test_config_rejects_entropy_target_above_the_maximum_and_bad_ranges():
+    SACConfig(entropy_kappa=1.0).validate()                       # κ = 1: the uniform policy's entropy log|A_s|
+    for bad in ({"entropy_kappa": 1.5}, {"entropy_kappa": -0.1}, {"tau": 0.0}, {"batch_size": 0},
+                {"actor_lr": 0.0}, {"learning_starts": -1}, {"max_grad_norm": 0.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            SACConfig(**bad).validate()
+
+
+def test_learner_validates_its_config(small_setup):
+    make, _ = small_setup
+    with pytest.raises(ValueError, match="entropy_kappa"):
+        make(entropy_kappa=2.0)
+
+
+def test_shard_splits_the_global_counts():
+    cfg = SACConfig(batch_size=64, learning_starts=257, updates_per_step=0.25)
+    s = cfg.shard(4)
+    assert (s.batch_size, s.learning_starts, s.updates_per_step) == (16, 65, 1.0)
+    assert s.actor_lr == cfg.actor_lr and cfg.batch_size == 64           # a copy; the rest unchanged
+    assert cfg.shard(1) == cfg
+    with pytest.raises(ValueError, match="sac.batch_size"):
+        SACConfig(batch_size=63).shard(2)
+    with pytest.raises(ValueError, match="world_size"):
+        cfg.shard(0)
+
+
+def test_masked_probs_never_exponentiate_pads():
+    from autotelic.policy import Scores, masked_probs
+    mask = torch.tensor([[True, True, False]])
+    lp = torch.tensor([[math.log(0.25), math.log(0.75), 1e4]], requires_grad=True)   # a garbage pad
+    p = masked_probs(lp, mask)
+    assert p[0].tolist() == pytest.approx([0.25, 0.75, 0.0])
+    (p * torch.tensor([[1.0, 2.0, 3.0]])).sum().backward()
+    assert torch.isfinite(lp.grad).all() and lp.grad[0, 2] == 0.0      # exp(1e4)·0 would be inf·0 = NaN
+    h = masked_entropy(lp.detach(), mask)
+    assert h.item() == pytest.approx(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)))
+    sc = Scores(seq_logp=lp.detach(), log_pi=lp.detach(), mask=mask, features=torch.zeros(1, 3, 1),
+                token_hidden=torch.zeros(1, 3, 1, 1), token_ids=torch.zeros(1, 3, 1, dtype=torch.long),
+                token_mask=torch.ones(1, 3, 1, dtype=torch.bool))
+    assert torch.equal(sc.probs, p.detach()) and sc.entropy.item() == pytest.approx(h.item())  # one definition
+
+
+def test_critic_gradient_reaches_the_trunk_scaled_by_trunk_grad():
+    grads = {}
+    for scale in (1.0, 0.5, 0.0):
+        torch.manual_seed(0)
+        crit = TwinQCritic(hidden_size=5, vocab_size=11, head="token", trunk_grad=scale)
+        sc = FakeScores()
+        sc.token_hidden.requires_grad_(True)
+        q1, q2 = crit(sc)
+        (q1.sum() + q2.sum()).backward()
+        grads[scale] = sc.token_hidden.grad
+    assert grads[1.0].abs().sum() > 0
+    assert torch.allclose(grads[0.5], 0.5 * grads[1.0])
+    assert grads[0.0] is None
+
+
+def _perturb_targets(L, scale=0.5, seed=7):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in list(L.critic.q1_target.parameters()) + list(L.critic.q2_target.parameters()):
+            p.add_(torch.randn(p.shape, generator=g) * scale)
+
+
+def _hand_batch():
+    from autotelic.prompt import PromptBuilder
+    from autotelic.relabel import TransitionBatch
+    pb = PromptBuilder()
+    obs = ["you are at the middle . you hold nothing .", "you are at the apple . you hold nothing .",
+           "you are at the ball . you hold ball ."]
+    cands = [["go to apple", "go to ball", "go to cup"], ["go to ball", "go to cup", "grasp"],
+             ["go to apple", "go to cup", "release"]]
+    gamma = 0.9
+    return TransitionBatch(
+        prompts=[pb("grasp ball", o) for o in obs], candidates=cands, actions=torch.tensor([1, 2, 0]),
+        returns=torch.tensor([0.0, 0.5, 1.0]), discounts=torch.tensor([gamma ** 3, gamma, 0.0]),  # row 2 terminal
+        next_prompts=[pb("grasp ball", obs[1]), pb("grasp cup", obs[2]), pb("grasp ball", obs[0])],
+        next_candidates=[cands[1], cands[2][:2], cands[0]], relabelled=torch.tensor([False, True, False]),
+        terminated=torch.tensor([False, False, True]), steps=torch.tensor([3, 1, 1]),
+        goals=["grasp ball", "grasp cup", "grasp ball"])
+
+
+def _hand_target(L, batch, alpha):
+    """y_b = R_b + γ^m(1−d) Σ_a' π(a'|s') [min_i Q̄_i(s',a') − α log π(a'|s')], summed in python per real action."""
+    ys = []
+    for b in range(len(batch)):
+        R, d = float(batch.returns[b]), float(batch.discounts[b])
+        if d == 0.0:
+            ys.append(R)
+            continue
+        L.policy.eval()
+        with torch.no_grad():
+            ns = L.policy.score([batch.next_prompts[b]], [batch.next_candidates[b]])
+            x = (ns.token_hidden, ns.token_ids, ns.token_mask, ns.features, ns.mask)
+            t1, t2 = L.critic.q1_target(*x)[0].tolist(), L.critic.q2_target(*x)[0].tolist()
+        lp = ns.log_pi[0].tolist()
+        v = sum(math.exp(lp[a]) * (min(t1[a], t2[a]) - alpha * lp[a]) for a in range(len(batch.next_candidates[b])))
+        ys.append(R + d * v)
+    return ys
+
+
+def test_learner_target_is_hand_computed_from_target_heads_alpha_and_discount(small_setup):
+    make, _ = small_setup
+    L = make(init_alpha=0.5, alpha_min=1e-3)
+    _perturb_targets(L)                      # target heads differ from the online heads
+    batch = _hand_batch()
+    want = _hand_target(L, batch, alpha=0.5)
+    assert L.critic_target(batch).tolist() == pytest.approx(want, rel=1e-5, abs=1e-6)
+    # the update regresses on that same target (no second copy of the maths inside update_on_batch)
+    m = L.update_on_batch(batch)
+    assert m["charts/target_mean"] == pytest.approx(np.mean(want), rel=1e-5, abs=1e-6)
+    # sanity: the three ingredients matter for this batch, so dropping any of them changes y
+    with torch.no_grad():
+        L2 = make(init_alpha=0.5, alpha_min=1e-3)
+        _perturb_targets(L2)
+        ns = L2.policy.score(batch.next_prompts[:2], batch.next_candidates[:2])
+        online = L2.critic(ns)
+        target = L2.critic.target(ns)
+    assert not torch.allclose(online[0], target[0])
+    assert want[0] != pytest.approx(_hand_target(L2, batch, alpha=0.0)[0], rel=1e-3)
+
+
+def test_update_moves_target_heads_by_polyak(small_setup):
+    make, eps = small_setup
+    L = make(tau=0.3)
+    L.observe(eps)
+    before = [p.detach().clone() for p in L.critic.q1_target.parameters()] + \
+        [p.detach().clone() for p in L.critic.q2_target.parameters()]
+    L.update(np.random.default_rng(0))
+    online = list(L.critic.q1.parameters()) + list(L.critic.q2.parameters())
+    target = list(L.critic.q1_target.parameters()) + list(L.critic.q2_target.parameters())
+    moved = False
+    for tb, th, p in zip(before, target, online):
+        # θ̄ ← (1 − τ) θ̄ + τ θ, θ being the online weights after this update's step
+        assert torch.allclose(th, 0.7 * tb + 0.3 * p.detach(), atol=1e-6)
+        moved |= not torch.equal(th, tb)
+    assert moved
+
+
+def test_critic_warmup_trains_the_trunk_through_the_critic_loss(small_setup):
+    make, eps = small_setup
+    L = make(critic_warmup_updates=5, critic_trunk_grad=1.0)
+    L.observe(eps)
+    before = [p.detach().clone() for p in L.policy.parameters()]
+    m = L.update(np.random.default_rng(1))
+    assert m["losses/actor"] == 0.0                                  # no actor loss in the warm-up
+    assert not all(torch.equal(a, b) for a, b in zip(before, L.policy.parameters()))
+
+
+@pytest.fixture(scope="module")
+def dropout_make():
+    import sys, pathlib
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    from toy_env import ToyGraspEnv
+    from autotelic.policy import build_policy
+    from autotelic.prompt import PromptBuilder
+    from autotelic.relabel import HindsightRelabeller
+    from autotelic.replay import EpisodeReplay
+
+    env, pb = ToyGraspEnv(("apple", "ball", "cup")), PromptBuilder()
+
+    def make(**cfg):
+        policy = build_policy("tiny", env.vocabulary() + pb.words(), device="cpu", d_model=32, d_kv=8, d_ff=64,
+                              num_layers=1, num_decoder_layers=1, num_heads=4, dropout_rate=0.5)
+        rl = HindsightRelabeller(pb, env.compute_reward, k=4, n_step=3, gamma=0.9)
+        return SACLearner(policy, EpisodeReplay(1000), rl, SACConfig(batch_size=3, learning_starts=1, **cfg))
+    return make
+
+
+def _record_modes(policy):
+    """Patch ``policy.score`` to record, per call, whether the model's dropout layers were in train mode."""
+    drops = [m for m in policy.modules() if isinstance(m, torch.nn.Dropout)]
+    assert drops, "the test model must have dropout"
+    calls, score = [], policy.score
+
+    def rec(*a, **k):
+        flags = {m.training for m in drops}
+        assert len(flags) == 1
+        calls.append(flags.pop())
+        return score(*a, **k)
+    policy.score = rec
+    return calls
+
+
+@pytest.mark.parametrize("left_in", ["train", "eval"])
+def test_target_in_eval_mode_gradient_pass_in_train_mode(dropout_make, left_in):
+    L = dropout_make()
+    batch = _hand_batch()
+    getattr(L.policy, left_in)()                                       # whatever mode the caller left it in
+    y1, y2 = L.critic_target(batch), L.critic_target(batch)
+    assert torch.equal(y1, y2)                                         # no dropout in the target
+    calls = _record_modes(L.policy)
+    L.update_on_batch(batch)
+    assert calls == [False, True]                                      # s' in eval mode, s in train mode
+    assert L.policy.training == (left_in == "train")                   # the caller's mode is restored
+
+
+def test_target_trunk_scores_next_states_for_the_target_heads_and_follows_by_polyak(small_setup):
+    make, eps = small_setup
+    L = make(target_trunk=True, target_trunk_tau=0.25, init_alpha=0.5)
+    assert L.target_policy is not None and not any(p.requires_grad for p in L.target_policy.parameters())
+    with torch.no_grad():
+        for p in L.target_policy.parameters():           # a target trunk that differs from the online one
+            p.add_(0.05 * torch.randn_like(p))
+    batch = _hand_batch()
+    online_trunk = _hand_target(L, batch, alpha=0.5)     # Q̄ heads on the online trunk: not the target any more
+    assert L.critic_target(batch)[0].item() != pytest.approx(online_trunk[0], rel=1e-4)
+    # by hand: π from the online policy, Q̄_i from the target heads on the target trunk's states
+    nb = [0, 1]
+    with torch.no_grad():
+        L.policy.eval(), L.target_policy.eval()
+        ns = L.policy.score([batch.next_prompts[b] for b in nb], [batch.next_candidates[b] for b in nb])
+        ts = L.target_policy.score([batch.next_prompts[b] for b in nb], [batch.next_candidates[b] for b in nb])
+        t1, t2 = L.critic.target(ts)
+    want = [float(batch.returns[b]) + float(batch.discounts[b]) * sum(
+        math.exp(ns.log_pi[b, a]) * (min(t1[b, a], t2[b, a]) - 0.5 * ns.log_pi[b, a])
+        for a in range(len(batch.next_candidates[b]))).item() for b in nb]
+    assert L.critic_target(batch)[:2].tolist() == pytest.approx(want, rel=1e-5)
+    before = [p.detach().clone() for p in L.target_policy.parameters()]
+    L.observe(eps)
+    L.update(np.random.default_rng(0))
+    for tb, th, p in zip(before, L.target_policy.parameters(), L.policy.parameters()):
+        assert torch.allclose(th, 0.75 * tb + 0.25 * p.detach(), atol=1e-6)
+    # checkpoints carry the target trunk
+    L2 = make(target_trunk=True)
+    L2.load_state_dict(L.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(L2.target_policy.parameters(), L.target_policy.parameters()))

@@ -1,0 +1,34 @@
+"""Train/eval mode for a stretch of code: the learners compute targets and old log-probs as acting does (eval mode,
+no dropout) and take gradients in train mode, whatever mode the caller left the modules in."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from torch import nn
+
+__all__ = ["evaluating", "training", "in_mode"]
+
+
+@contextmanager
+def in_mode(train: bool, *modules: nn.Module) -> Iterator[None]:
+    """Put ``modules`` (and their children) in train (``train=True``) or eval mode for the block, then restore every
+    submodule's own flag (a submodule kept in eval mode on purpose stays so)."""
+    saved = [(m, m.training) for module in modules for m in module.modules()]
+    for module in modules:
+        module.train(train)
+    try:
+        yield
+    finally:
+        for m, flag in saved:
+            m.training = flag
+
+
+def evaluating(*modules: nn.Module):
+    """``with evaluating(policy):`` the block runs in eval mode (dropout off), as the rollout acts."""
+    return in_mode(False, *modules)
+
+
+def training(*modules: nn.Module):
+    """``with training(policy):`` the block runs in train mode (the gradient pass)."""
+    return in_mode(True, *modules)
