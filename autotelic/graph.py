@@ -537,14 +537,15 @@ class GoalGraph:
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
         """Everything as plain python types (dict/list/str/int/float/bool/None): safe for torch.save(weights_only).
-        Per-goal statistics are columns (lists aligned with ``goals``)."""
-        n = len(self)
+        ``nodes``: one dict per goal (graph order); ``before``: [A, B, n_{A<B}] triples."""
         c = self._cols
-        nodes = {"goals": list(self._goals), "found_while": list(self._found_while),
-                 "first_seen": [int(x) for x in c["first_seen"][:n]],
-                 **{k: [int(x) for x in c[k][:n]] for k in ("times_achieved", "attempts", "successes")},
-                 "seeded": [bool(x) for x in c["seeded"][:n]],
-                 "trackers": [t.state_dict() for t in self._trackers]}
+        nodes = []
+        for i, g in enumerate(self._goals):
+            fs = int(c["first_seen"][i])
+            nodes.append({"goal": g, "first_seen": fs if fs >= 0 else None, "found_while": self._found_while[i],
+                          "times_achieved": int(c["times_achieved"][i]), "attempts": int(c["attempts"][i]),
+                          "successes": int(c["successes"][i]), "seeded": bool(c["seeded"][i]),
+                          "tracker": self._trackers[i].state_dict()})
         before = [[self._goals[a], self._goals[b], int(k)] for b, row in self._before.items()
                   for a, k in row.items()]
         return {"version": STATE_VERSION, "config": self.config(), "nodes": nodes, "before": before,
@@ -552,31 +553,25 @@ class GoalGraph:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Replace all statistics with ``state``'s. This graph's own config is kept (windows are re-truncated).
-        A version-1 state loads its goals and statistics; its consecutive-order edges are not prerequisite
-        evidence and are dropped."""
-        if not isinstance(state, dict) or "nodes" not in state:
-            raise ValueError("not a GoalGraph state_dict: expected a dict with 'nodes'")
+        A version-1 state (edges of consecutive first achievements, not prerequisite evidence) loads its goals and
+        statistics; its edges are dropped."""
+        if not isinstance(state, dict) or not isinstance(state.get("nodes"), list):
+            raise ValueError("not a GoalGraph state_dict: expected a dict with a 'nodes' list")
         version = state.get("version", STATE_VERSION)
         if version > STATE_VERSION:
             raise ValueError(f"GoalGraph state version {version} is newer than {STATE_VERSION}")
         self._clear()
         nodes = state["nodes"]
-        if isinstance(nodes, list):  # version 1: one dict per goal
-            nodes = {"goals": [d["goal"] for d in nodes], "found_while": [d["found_while"] for d in nodes],
-                     "first_seen": [-1 if d["first_seen"] is None else int(d["first_seen"]) for d in nodes],
-                     **{k: [d[k] for d in nodes] for k in ("times_achieved", "attempts", "successes", "seeded")},
-                     "trackers": [d.get("tracker", {}) for d in nodes]}
-        goals = list(nodes["goals"])
-        for g in goals:
-            self._ensure(g)
-        n = len(goals)
+        for d in nodes:
+            self._ensure(d["goal"])
         c = self._cols
-        c["first_seen"][:n] = np.asarray(nodes["first_seen"], dtype=np.int64).reshape(n)
-        for k in ("times_achieved", "attempts", "successes", "seeded"):
-            c[k][:n] = np.asarray(nodes[k], dtype=COLUMNS[k]).reshape(n)
-        self._found_while = list(nodes["found_while"])
-        for i, t in enumerate(nodes["trackers"]):
-            self._trackers[i].load_state_dict(t)
+        for i, d in enumerate(nodes):
+            c["first_seen"][i] = -1 if d["first_seen"] is None else int(d["first_seen"])
+            for k in ("times_achieved", "attempts", "successes"):
+                c[k][i] = int(d[k])
+            c["seeded"][i] = bool(d["seeded"])
+            self._found_while[i] = d["found_while"]
+            self._trackers[i].load_state_dict(d.get("tracker", {}))
             self._sync(i)
         for a, b, k in state.get("before", []):
             ia, ib = self._ensure(a), self._ensure(b)

@@ -321,8 +321,8 @@ def space_main(args) -> dict[str, Any]:
     print(table(["curriculum", "mastered (est., per seed)", "mastered (graph)",
                  *[f"success {f}" for f in SPACE_FAMILIES], "competence err", "online-ALP err", "goals tried",
                  "seeds", "wall s/run"], rows))
-    print(f"mastered (est.): sum over families of (fraction of the family's eval goals with greedy success >= the "
-          f"mastery threshold) x family size; competence err: mean |estimate_competence - greedy success|")
+    print("mastered (est.): sum over families of (fraction of the family's eval goals with greedy success >= the "
+          "mastery threshold) x family size; competence err: mean |estimate_competence - greedy success|")
     print(f"best: {best}; best/uniform = {fmt(ratio, '{:.2f}')}; wrote {path}")
     return report
 

@@ -128,6 +128,7 @@ class MagellanCurriculum(BaseCurriculum):
         self.delayed = copy.deepcopy(self.head).requires_grad_(False)
         self.dim = dim
         self._pred_cache: tuple[Any, np.ndarray, np.ndarray] | None = None
+        self._pool_rows = None
 
     def _copy(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.head.state_dict().items()}
@@ -147,6 +148,7 @@ class MagellanCurriculum(BaseCurriculum):
         self._emb_goals, self._emb_index = [], {}
         self._emb = torch.zeros(0, self.dim)
         self._pred_cache = None
+        self._pool_rows: tuple[Any, torch.Tensor] | None = None
 
     def _embed_new(self, texts: list[str]) -> torch.Tensor:
         if self.policy is None:
@@ -175,11 +177,20 @@ class MagellanCurriculum(BaseCurriculum):
         return now, old
 
     def _pool_predictions(self, graph: GoalGraph, pool: GoalPool) -> tuple[np.ndarray, np.ndarray]:
+        """(ĉ_now, ĉ_delayed) over the pool, cached until the head trains, the pool grows or goals are re-embedded."""
         key = (self.head_steps, len(self._emb_goals), len(graph), len(pool), id(graph))
         if self._pred_cache is not None and self._pred_cache[0] == key:
             return self._pred_cache[1], self._pred_cache[2]
-        now, old = self._predict(list(pool))
-        self._pred_cache = ((self.head_steps, len(self._emb_goals), len(graph), len(pool), id(graph)), now, old)
+        ikey = (len(self._emb_goals), len(graph), len(pool), id(graph))
+        if self._pool_rows is None or self._pool_rows[0] != ikey:
+            self.embeddings(list(pool))  # embeds what is missing
+            rows = torch.as_tensor([self._emb_index[g] for g in pool], dtype=torch.long)
+            self._pool_rows = ((len(self._emb_goals), len(graph), len(pool), id(graph)), rows)
+        with torch.no_grad():
+            e = self._emb.index_select(0, self._pool_rows[1])
+            now = torch.sigmoid(self.head(e)).numpy().astype(np.float64)
+            old = torch.sigmoid(self.delayed(e)).numpy().astype(np.float64)
+        self._pred_cache = (key, now, old)
         return now, old
 
     def learning_progress_array(self, graph: GoalGraph, pool: GoalPool) -> np.ndarray:
@@ -265,3 +276,4 @@ class MagellanCurriculum(BaseCurriculum):
         self._emb_index = {g: i for i, g in enumerate(self._emb_goals)}
         self._emb = state["emb"].clone()
         self._pred_cache = None
+        self._pool_rows = None
