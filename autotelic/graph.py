@@ -546,8 +546,8 @@ class GoalGraph:
                           "times_achieved": int(c["times_achieved"][i]), "attempts": int(c["attempts"][i]),
                           "successes": int(c["successes"][i]), "seeded": bool(c["seeded"][i]),
                           "tracker": self._trackers[i].state_dict()})
-        before = [[self._goals[a], self._goals[b], int(k)] for b, row in self._before.items()
-                  for a, k in row.items()]
+        before = [[self._goals[a], self._goals[b], int(self._before[b][a])]  # canonical order: same history,
+                  for b in sorted(self._before) for a in sorted(self._before[b])]  # same state, however loaded
         return {"version": STATE_VERSION, "config": self.config(), "nodes": nodes, "before": before,
                 "last_step": self._last_step, "episodes": self._episodes}
 

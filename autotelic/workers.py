@@ -238,6 +238,9 @@ def _close_vec(vec: Any) -> None:
         pass
 
 
+REFERENCE_HELPERS = ("vocabulary", "all_goals", "goal_family")
+
+
 class WorkerEnv:
     """Env ``index`` of an ``EnvWorkers`` group with the text-env protocol (what ``Rollout`` and the loop use)."""
 
@@ -263,8 +266,9 @@ class WorkerEnv:
         return getattr(self.group.reference, "unwrapped", self.group.reference).compute_reward(goal, achieved_goals)
 
     def __getattr__(self, name: str) -> Any:
-        # vocabulary(), all_goals(split) and other pure helpers come from the local reference env
-        if name in ("vocabulary", "all_goals"):
+        # vocabulary(), all_goals(split), goal_family(goal): pure helpers of the goal grammar, from the local
+        # reference env
+        if name in REFERENCE_HELPERS:
             ref = self.group.reference
             return getattr(getattr(ref, "unwrapped", ref), name)
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
