@@ -12,9 +12,10 @@ and learning rate) as well as the heads.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -119,6 +120,13 @@ class SACConfig:
             raise ValueError(f"unknown critic head {self.critic_head!r}; expected one of {HEAD_TYPES}")
 
 
+def _active_rows(policy: Any) -> Callable[[], int] | None:
+    """``policy.active_vocab_size`` as a callable (rows of a growing vocabulary that a word owns now), if it has one."""
+    if not hasattr(policy, "active_vocab_size"):
+        return None
+    return functools.partial(getattr, policy, "active_vocab_size")  # picklable, unlike a lambda
+
+
 class SACLearner:
     """Discrete SAC + HER learner over an ``LMPolicy``; implements ``autotelic.learner.Learner``.
 
@@ -138,7 +146,9 @@ class SACLearner:
         device = getattr(policy, "device", torch.device("cpu"))
         self.critic = (critic or TwinQCritic(policy.hidden_size, policy.vocab_size, head=cfg.critic_head,
                                              mlp_hidden=cfg.critic_mlp_hidden, dueling=cfg.critic_dueling,
-                                             trunk_grad=cfg.critic_trunk_grad)).to(device)
+                                             trunk_grad=cfg.critic_trunk_grad,
+                                             init_rows=getattr(policy, "active_vocab_size", None),
+                                             active_rows=_active_rows(policy))).to(device)
         self.log_alpha = torch.tensor(math.log(cfg.init_alpha), device=device, requires_grad=True)
         self.actor_opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.online_parameters(), lr=cfg.critic_lr)
