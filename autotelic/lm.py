@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MAX_UNSEEN = 10_000          # words kept for take_unseen_words() between two reads
 DEFAULT_SPARE_ROWS = 256     # at least this many embedding rows (or as many as the vocabulary) for new words
 SPARE_SEED_OFFSET = 7919     # the spare rows' generator is seeded with seed + this (not the model init's stream)
 META_FILE = "autotelic_lm.json"
@@ -258,6 +259,10 @@ class LanguageModel(nn.Module):
         self._unk_id: int | None = None if unk is None or unk in (self.pad_id, self.eos_id, self.bos_id) else int(unk)
         self._n_tokens = 0  # tokens encoded since the last unk_rate()
         self._n_unk = 0     # of which [UNK]
+        # grow_on_encode=False (data-parallel runs): a new word stays [UNK] and waits in take_unseen_words() until
+        # every process adds the same words in the same order with add_words(), so word ids agree across processes
+        self.grow_on_encode: bool = True
+        self._unseen: set[str] = set()
 
     # ---- plumbing -------------------------------------------------------------------------------------------------
 
@@ -352,6 +357,10 @@ class LanguageModel(nn.Module):
         if vocab is None or unk is None:
             return enc
         hit = [i for i, ids in enumerate(enc) if unk in ids]
+        if hit and not self.grow_on_encode:
+            if len(self._unseen) < MAX_UNSEEN:
+                self._unseen.update(vocab.unknown(w for i in hit for w in split_words(texts[i])))
+            return enc
         if hit and vocab.add(w for i in hit for w in split_words(texts[i])):
             again = self.tokenizer([texts[i] for i in hit], add_special_tokens=prompt)["input_ids"]
             for i, ids in zip(hit, again):
@@ -369,6 +378,12 @@ class LanguageModel(nn.Module):
         if added:
             self._ids_cache.clear()
         return added
+
+    def take_unseen_words(self) -> list[str]:
+        """The words encoded as [UNK] while ``grow_on_encode`` was False (sorted), and forget them; pass the union
+        over processes to ``add_words`` on every process."""
+        words, self._unseen = sorted(self._unseen), set()
+        return words
 
     def unk_rate(self, reset: bool = True) -> float:
         """Fraction of the tokens encoded (prompts and candidates, every call) since the last read that were [UNK];

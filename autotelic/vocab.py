@@ -25,6 +25,7 @@ __all__ = ["PAD", "EOS", "UNK", "SPECIALS", "new_word_pipeline", "split_words", 
 PAD, EOS, UNK = "[PAD]", "[EOS]", "[UNK]"
 SPECIALS = (PAD, EOS, UNK)  # ids 0, 1, 2 of every word-level tokenizer
 UNK_WARN_THRESHOLD = 0.02
+MAX_OVERFLOW = 1000  # words remembered (for the warning's examples) that found no free row
 
 
 def new_word_pipeline() -> tuple[Any, Any]:
@@ -63,7 +64,8 @@ def probe_vocabulary(env: Any, episodes: int = 64, seed: int = 0, max_steps: int
 
     Episode i resets with seed ``seed + i`` and takes uniformly random admissible actions (``random.Random(seed)``)
     for at most ``max_steps`` steps, so the result is a function of (env, seed). The episodes run on a deep copy of
-    ``env`` where it can be copied (otherwise on ``env`` itself; its next seeded reset starts afresh anyway).
+    ``env`` where it can be copied (otherwise on ``env`` itself; its next seeded reset starts afresh anyway). Pass
+    an in-process env (e.g. a fresh ``autotelic.workers.make_env(cfg.env)``), not a view of a worker process.
     """
     if episodes < 0 or max_steps < 1:
         raise ValueError(f"probe_vocabulary needs episodes >= 0 and max_steps >= 1, got {episodes}, {max_steps}")
@@ -144,7 +146,7 @@ class WordVocab:
         new = self.unknown(words)
         room = max(self.free, 0)
         added, rest = new[:room], new[room:]
-        self.overflow.update(rest)
+        self.overflow.update(rest[: max(MAX_OVERFLOW - len(self.overflow), 0)])
         if added:
             for w in added:
                 self.ids[w] = len(self.ids)

@@ -153,6 +153,23 @@ def test_add_words_puts_probed_words_in_spare_rows():
     assert lm.active_vocab_size == before and lm.unk_rate() == 0.0
 
 
+def test_processes_that_defer_growth_agree_on_word_ids():
+    ranks = [tiny(seed=0), tiny(seed=0)]
+    for lm in ranks:
+        lm.grow_on_encode = False
+    ranks[0].encode_prompts([PB("collect wood", "you have nothing .")])
+    ranks[1].encode_candidates(["make stick", "collect stone"])
+    assert ranks[0].active_vocab_size == ranks[1].active_vocab_size == len(tiny(seed=0).word_vocab)
+    assert ranks[1].unk_rate() == 1.0  # every word stays [UNK] until added
+    gathered = [lm.take_unseen_words() for lm in ranks]  # what all_gather_object would return on every rank
+    assert gathered[1] == ["collect", "make", "stick", "stone"] and ranks[1].take_unseen_words() == []
+    for lm in reversed(ranks):
+        lm.add_words(w for words in gathered for w in words)
+    assert ranks[0].word_vocab.words() == ranks[1].word_vocab.words()
+    assert ranks[1].encode_candidates(["make stick"]) == ranks[0].encode_candidates(["make stick"])
+    assert ranks[1].unk_rate() == 0.0
+
+
 @pytest.mark.parametrize("name", ["tiny", "tiny-causal"])
 def test_growth_survives_a_state_dict_round_trip_with_weights_only(name):
     pol = LMPolicy(tiny(name=name, seed=1))
