@@ -201,8 +201,8 @@ class UnkMonitor:
         rate = float(lm.unk_rate())
         if not self.warned:
             vocab = getattr(lm, "word_vocab", None)
-            line = unk_warning(rate, self.threshold, sorted(vocab.overflow) if vocab is not None else (),
-                               word_level=vocab is not None)
+            examples = sorted(vocab.overflow, key=lambda w: (not w.isalnum(), w)) if vocab is not None else []
+            line = unk_warning(rate, self.threshold, examples, word_level=vocab is not None)
             if line is not None:
                 self.emit(line)
                 self.warned = True
