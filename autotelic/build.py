@@ -13,15 +13,17 @@ from typing import Any, Callable
 from .curricula import make_curriculum
 from .graph import GoalGraph
 from .learner import Learner
+from .lm import TINY_BUILDERS
 from .policy import LMPolicy, build_policy
 from .ppo import PPOLearner
 from .prompt import PromptBuilder
 from .relabel import HindsightRelabeller
 from .replay import EpisodeReplay
 from .sac import SACLearner
+from .vocab import probe_vocabulary
 from .workers import make_env, make_envs
 
-__all__ = ["LEARNERS", "Parts", "build_learner", "build_parts", "register_learner", "unwrapped"]
+__all__ = ["LEARNERS", "Parts", "build_learner", "build_parts", "env_vocabulary", "register_learner", "unwrapped"]
 
 LearnerFactory = Callable[[Any, LMPolicy, PromptBuilder, Any], Learner]
 LEARNERS: dict[str, LearnerFactory] = {}
@@ -54,6 +56,19 @@ def build_learner(cfg: Any, policy: LMPolicy, prompt: PromptBuilder, env: Any) -
     return LEARNERS[cfg.learner](cfg, policy, prompt, env)
 
 
+def env_vocabulary(cfg: Any, env: Any) -> list[str]:
+    """The words a word-level tiny model starts with: ``env.vocabulary()``, or, for an env that offers none, the
+    words a short random probe of a fresh env shows (the user's seeds and held-out goals included). Words first
+    seen later take a spare embedding row (``autotelic.lm``), so the probe only decides when words get ids."""
+    words = list(getattr(env, "vocabulary", lambda: [])())
+    if words or cfg.model.name.lower() not in TINY_BUILDERS:
+        return words
+    probe_env = make_env(cfg.env)  # in this process, whatever env.workers says; the training envs stay untouched
+    goals = getattr(unwrapped(probe_env), "all_goals", None)
+    texts = list(cfg.curriculum.seeds) + (list(goals(cfg.env.eval_split)) if goals else [])
+    return probe_vocabulary(probe_env, seed=cfg.seed, texts=texts)
+
+
 def unwrapped(env: Any) -> Any:
     """The env under Gymnasium wrappers (where ``vocabulary``/``all_goals``/``compute_reward`` live)."""
     return getattr(env, "unwrapped", env)
@@ -84,7 +99,7 @@ def build_parts(cfg: Any) -> Parts:
     eval_envs = [make_env(cfg.env) for _ in range(min(cfg.env.n_envs, MAX_EVAL_ENVS))]
     env = unwrapped(envs[0])
     prompt = PromptBuilder(template=cfg.prompt.template)
-    vocabulary = list(getattr(env, "vocabulary", lambda: [])()) + prompt.words()
+    vocabulary = env_vocabulary(cfg, env) + prompt.words()
     policy = build_policy(cfg.model.name, vocabulary, seed=cfg.seed, length_normalize=cfg.model.length_normalize,
                           temperature=cfg.model.temperature, **cfg.model.kwargs)
     graph = GoalGraph(window=cfg.graph.window, mastery_threshold=cfg.graph.mastery_threshold,

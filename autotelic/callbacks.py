@@ -23,14 +23,21 @@ from .config import save_config
 from .core import crossed
 from .evaluate import Evaluator
 from .metrics import MetricLogger
+from .vocab import UnkMonitor
 
 __all__ = ["Callback", "CheckpointCallback", "ConfigCallback", "EvalCallback", "LogCallback", "ProgressCallback",
-           "RenderCallback", "SnapshotCallback", "TIMING_METRICS", "UNK_WARN_RATE", "default_callbacks"]
+           "RenderCallback", "SnapshotCallback", "TIMING_METRICS", "default_callbacks"]
 
 TIMING_METRICS = ("charts/sps", "charts/updates_per_s", "charts/wall_time")
-UNK_WARN_RATE = 0.02  # warn once when more than this fraction of the tokens the model reads are [UNK]
 # the goal graph's summary under the curriculum/ prefix; its mean LP is not the LP curriculum's own mean LP
 _GRAPH_NAMES = {"graph/mean_lp": "curriculum/graph_mean_lp"}
+
+
+def _say(line: str) -> None:
+    """One line to stderr that does not glue itself to a tqdm progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 class Callback:
@@ -86,6 +93,7 @@ class LogCallback(Callback):
         self.goal_family = goal_family  # envs that name goal families get per-family counts
         self.logger: MetricLogger | None = None
         self._warned: set[str] = set()
+        self._unk = UnkMonitor(emit=_say)
 
     def on_run_start(self, core: Any) -> None:
         if core.is_main:
@@ -150,18 +158,15 @@ class LogCallback(Callback):
     def _warn_once(self, text: str) -> None:
         if text not in self._warned:
             self._warned.add(text)
-            print(f"autotelic: warning: {text}", file=sys.stderr)
+            _say(f"autotelic: warning: {text}")
 
     def _unk_rate(self, core: Any) -> dict[str, float]:
-        """``charts/unk_rate`` for models that count [UNK] tokens; a one-line warning the first time it is high."""
-        read = getattr(getattr(core.policy, "lm", None), "unk_rate", None)
-        if not callable(read):
+        """``charts/unk_rate`` (share of [UNK] tokens read since the last row); one warning line the first time it
+        is above ``autotelic.vocab.UNK_WARN_THRESHOLD``."""
+        lm = getattr(core.policy, "lm", None)
+        if not callable(getattr(lm, "unk_rate", None)):
             return {}
-        rate = float(read())
-        if rate > UNK_WARN_RATE and core.is_main:
-            self._warn_once(f"{rate:.0%} of the tokens the model reads are [UNK]: words the tiny model's vocabulary "
-                            "lacks look the same to the policy (give the env a vocabulary() method)")
-        return {"charts/unk_rate": rate}
+        return {"charts/unk_rate": self._unk.read(lm)}
 
     def close(self, core: Any) -> None:
         if self.logger is not None:

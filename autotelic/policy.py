@@ -128,7 +128,13 @@ class LMPolicy(nn.Module):
 
     @property
     def vocab_size(self) -> int:
+        """Rows of the LM head (including spare rows for words not seen yet)."""
         return self.lm.vocab_size
+
+    @property
+    def active_vocab_size(self) -> int:
+        """Rows of the LM head that a token owns now (``lm.active_vocab_size``)."""
+        return self.lm.active_vocab_size
 
     @property
     def device(self) -> torch.device:
@@ -212,6 +218,7 @@ def score_naive(policy: LMPolicy, prompts: Sequence[str], candidates: Sequence[S
     p_ids = lm.encode_prompts(prompts)
     c_ids = lm.encode_candidates(flat)
     dev = lm.device
+    rows = lm.active_vocab_size  # spare embedding rows no word owns are outside the softmax (see LanguageModel.logits)
     pairs = [(p_ids[o], c) for o, c in zip(owner, c_ids)]
     groups = [pairs] if batched else [[p] for p in pairs]
     values: list[Tensor] = []
@@ -228,7 +235,7 @@ def score_naive(policy: LMPolicy, prompts: Sequence[str], candidates: Sequence[S
             logits = core(input_ids=enc, attention_mask=enc_mask, decoder_input_ids=dec_in,
                           decoder_attention_mask=dec_mask, use_cache=False).logits.float()
             for i, (_, c) in enumerate(group):
-                lp = logits[i, : len(c)].log_softmax(-1)
+                lp = logits[i, : len(c), :rows].log_softmax(-1)
                 values.append(lp.gather(-1, torch.tensor(c, device=dev).unsqueeze(-1)).sum())
         else:
             seqs = [torch.tensor(p + c) for p, c in group]
@@ -246,7 +253,7 @@ def score_naive(policy: LMPolicy, prompts: Sequence[str], candidates: Sequence[S
                 logits = core(input_ids=ids, attention_mask=mask, use_cache=False).logits
                 logits = logits.gather(1, keep.to(dev)[..., None].expand(-1, -1, logits.shape[-1])).float()
             for i, (p, c) in enumerate(group):
-                lp = logits[i, : len(c)].log_softmax(-1)
+                lp = logits[i, : len(c), :rows].log_softmax(-1)
                 values.append(lp.gather(-1, torch.tensor(c, device=dev).unsqueeze(-1)).sum())
     seq = torch.stack(values)
     if policy.length_normalize:

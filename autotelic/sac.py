@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -157,6 +158,13 @@ class SACConfig:
                                    updates_per_step=self.updates_per_step * n)
 
 
+def _active_rows(policy: Any) -> Callable[[], int] | None:
+    """``policy.active_vocab_size`` as a callable (rows of a growing vocabulary that a word owns now), if it has one."""
+    if not hasattr(policy, "active_vocab_size"):
+        return None
+    return functools.partial(getattr, policy, "active_vocab_size")  # picklable, unlike a lambda
+
+
 class SACLearner:
     """Discrete SAC + HER learner over an ``LMPolicy``; implements ``autotelic.learner.Learner``.
 
@@ -178,7 +186,9 @@ class SACLearner:
         device = getattr(policy, "device", torch.device("cpu"))
         self.critic = (critic or TwinQCritic(policy.hidden_size, policy.vocab_size, head=cfg.critic_head,
                                              mlp_hidden=cfg.critic_mlp_hidden, dueling=cfg.critic_dueling,
-                                             trunk_grad=cfg.critic_trunk_grad)).to(device)
+                                             trunk_grad=cfg.critic_trunk_grad,
+                                             init_rows=getattr(policy, "active_vocab_size", None),
+                                             active_rows=_active_rows(policy))).to(device)
         self.log_alpha = torch.tensor(math.log(cfg.init_alpha), device=device, requires_grad=True)
         # optional target trunk: a frozen copy of the policy, Polyak-averaged towards it after every update
         self.target_policy: nn.Module | None = (copy.deepcopy(policy).requires_grad_(False) if cfg.target_trunk

@@ -99,11 +99,19 @@ def test_empty_candidate_list_names_the_prompt(policy):
         policy.score(["a"], ["grasp"])
 
 
-def test_unknown_words_map_to_unk_without_crash():
-    pol = LMPolicy(build_lm("tiny", VOCAB, device="cpu")).eval()
+def test_unknown_words_map_to_unk_without_crash_when_there_are_no_spare_rows():
+    pol = LMPolicy(build_lm("tiny", VOCAB, device="cpu", spare_rows=0)).eval()
     sc = pol.score(["Goal: tame the dragon. You see a zebra."], [["go to zebra", "ride the dragon"]])
     unk = pol.lm.tokenizer.unk_token_id
     assert (sc.token_ids[0, 1] == unk).sum() == 3 and torch.isfinite(sc.log_pi).all()
+
+
+def test_unknown_words_take_spare_rows_by_default():
+    pol = LMPolicy(build_lm("tiny", VOCAB, device="cpu")).eval()
+    sc = pol.score(["Goal: tame the dragon. You see a zebra."], [["go to zebra", "ride the dragon"]])
+    unk = pol.lm.tokenizer.unk_token_id
+    assert not (sc.token_ids == unk).any() and torch.isfinite(sc.log_pi).all()
+    assert pol.lm.unk_rate() == 0.0
 
 
 # ---- acting and gradients ---------------------------------------------------------------------------------------------
