@@ -53,15 +53,19 @@ def _heads(y: Tensor, n_heads: int) -> Tensor:
     return y.unflatten(-1, (n_heads, -1)).transpose(-2, -3)
 
 
-def _attend(att: nn.Module, x: Tensor, kv: tuple[Tensor, Tensor] | None, bias: Tensor) -> Tensor:
-    """T5Attention without its cache machinery: o(softmax(q kᵀ + bias) v) (T5 does not scale q·k)."""
+def _attend(att: nn.Module, x: Tensor, kv: tuple[Tensor, Tensor] | None, bias: tuple[Tensor, ...]) -> Tensor:
+    """T5Attention without its cache machinery: o(softmax(q kᵀ + Σ bias) v) (T5 does not scale q·k); the bias terms
+    (position bias, additive masks) broadcast against the scores."""
     nh = att.n_heads
     q = _heads(att.q(x), nh)
     k, v = kv if kv is not None else (_heads(att.k(x), nh), _heads(att.v(x), nh))
     if KERNELS["sdpa"]:
-        out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+        mask = bias[0] if len(bias) == 1 else sum(bias[1:], bias[0])
+        out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
     else:
-        scores = torch.matmul(q, k.transpose(-1, -2)) + bias
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        for term in bias:  # in place: no second [.., heads, T, S] tensor per bias term
+            scores += term
         out = torch.matmul(scores.float().softmax(-1).type_as(scores), v)
     out = out.transpose(-2, -3).flatten(-2)  # [..., T, heads·d]
     return att.o(out)
@@ -103,7 +107,7 @@ def t5_grid_states(core: nn.Module, p_ids: Tensor, p_mask: Tensor, dec_in: Tenso
     for block in enc_stack.block:
         sa = block.layer[0]
         if enc_bias is None:  # layer 0 owns the bias; later layers share it (as in T5Stack)
-            enc_bias = _position_bias(sa.SelfAttention, s, s, True, buckets) + key_pad   # [B, heads, S, S]
+            enc_bias = (_position_bias(sa.SelfAttention, s, s, True, buckets), key_pad)  # [1, h, S, S], [B, 1, 1, S]
         x = x + _attend(sa.SelfAttention, _rms(sa.layer_norm, x), None, enc_bias)
         x = _ff(block.layer[-1], x)
     enc = _rms(enc_stack.final_layer_norm, x)                                          # [B, S, H]
@@ -114,12 +118,12 @@ def t5_grid_states(core: nn.Module, p_ids: Tensor, p_mask: Tensor, dec_in: Tenso
     for block in dec_stack.block:
         sa, ca = block.layer[0], block.layer[1]
         if self_bias is None:
-            self_bias = _position_bias(sa.SelfAttention, width, width, False, buckets).masked_fill(causal, neg)
+            self_bias = (_position_bias(sa.SelfAttention, width, width, False, buckets).masked_fill(causal, neg),)
         h = _rms(sa.layer_norm, y).flatten(0, 1)                                       # [B·A, L, H] per candidate
         y = y + _attend(sa.SelfAttention, h, None, self_bias).unflatten(0, (b, a))
         att = ca.EncDecAttention
         kv = (_heads(att.k(enc), att.n_heads), _heads(att.v(enc), att.n_heads))        # [B, heads, S, d], per prompt
         q_in = _rms(ca.layer_norm, y).flatten(1, 2)                                    # [B, A·L, H]
-        y = y + _attend(att, q_in, kv, key_pad).unflatten(1, (a, width))
+        y = y + _attend(att, q_in, kv, (key_pad,)).unflatten(1, (a, width))
         y = _ff(block.layer[-1], y)
     return _rms(dec_stack.final_layer_norm, y)                                         # [B, A, L, H]
