@@ -302,35 +302,39 @@ def phase_train(job: dict) -> dict:
         _apply_foreach_patch(loop)
     policy = loop.policy
     dev = policy.device
-    act_time = [0.0]
+    act_time = [0.0, 0.0]  # wall, process CPU
     orig_act = policy.act
 
     def act(*a, **k):
         _sync(dev)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             return orig_act(*a, **k)
         finally:
             _sync(dev)
             act_time[0] += time.perf_counter() - t
+            act_time[1] += time.process_time() - c
 
     policy.act = act  # instance attribute: the loop's own calls go through it
     starts = int(loop.cfg.sac.learning_starts)
     while loop.env_steps < starts + job["warm_steps"]:  # fill + the first updates (warm caches)
         loop.train_iteration()
     first_step, updates0 = loop.env_steps, loop.learner.num_updates
-    act_time[0] = 0.0
-    t = time.perf_counter()
+    act_time[:] = [0.0, 0.0]
+    t, c = time.perf_counter(), time.process_time()
     while loop.env_steps < first_step + job["window"]:
         loop.train_iteration()
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
     steps = loop.env_steps - first_step
     import numpy as np
 
     sample = loop.learner.relabeller.sample(loop.learner.replay, 64, np.random.default_rng(0))
     words = statistics.mean(len(p.split()) for p in sample.prompts)
-    return {"env_steps": steps, "wall_s": wall, "env_steps_per_s": steps / wall, "act_share": act_time[0] / wall,
-            "act_ms_per_call": 1e3 * act_time[0] / max(1, steps // max(1, loop.cfg.env.n_envs)),
+    calls = max(1, steps // max(1, loop.cfg.env.n_envs))
+    return {"env_steps": steps, "wall_s": wall, "cpu_s": cpu, "env_steps_per_s": steps / wall,
+            "env_steps_per_cpu_s": steps / cpu if cpu > 0 else None, "act_share": act_time[0] / wall,
+            "act_share_cpu": act_time[1] / cpu if cpu > 0 else None, "act_ms_per_call": 1e3 * act_time[0] / calls,
+            "act_cpu_ms_per_call": 1e3 * act_time[1] / calls,
             "updates": loop.learner.num_updates - updates0, "n_envs": loop.cfg.env.n_envs, "prompt_words": words}
 
 
@@ -398,6 +402,7 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--arms", default=None, help=f"comma-separated subset of {','.join(ARMS)} (default: all; "
                                                  "before,after with --device cuda)")
+    ap.add_argument("--phases", default="update,long16,act16,act64", help="which phases to run (comma-separated)")
     ap.add_argument("--reps", type=int, default=2, help="rounds of the update phase (before/after alternated)")
     ap.add_argument("--base", default=None, help="base revision (default: git merge-base HEAD main)")
     ap.add_argument("--base-dir", default=None, help="an extracted base tree (from --export-base) instead of git")
@@ -415,6 +420,7 @@ def main(argv=None) -> None:
         print(f"exported {rev} to {export_base(rev, Path(args.export_base))}")
         return
     note = None
+    gpu_asked = args.device == "cuda"
     if args.device == "cuda":
         import torch
 
@@ -423,7 +429,7 @@ def main(argv=None) -> None:
             print(f"[{NAME}] {note}", file=sys.stderr)
             args.device = "cpu"
             args.short = True
-    arms = args.arms.split(",") if args.arms else (["before", "after"] if args.device == "cuda" else list(ARMS))
+    arms = args.arms.split(",") if args.arms else (["before", "after"] if gpu_asked else list(ARMS))
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         raise SystemExit(f"unknown arms {unknown}; choose from {list(ARMS)}")
@@ -451,7 +457,8 @@ def main(argv=None) -> None:
                            timeout)
 
         t0 = time.perf_counter()
-        for rep in range(plan["reps"]):
+        phases = set(args.phases.split(","))
+        for rep in range(plan["reps"] if "update" in phases else 0):
             for arm in arms:
                 print(f"[{NAME}] update phase, round {rep + 1}: {arm}", file=sys.stderr, flush=True)
                 results[arm].setdefault("update_rounds", []).append(job(arm, "update"))
@@ -461,6 +468,8 @@ def main(argv=None) -> None:
             train_phases += [("act16", ["env.n_envs=16"], plan["act_window"]),
                              ("act64", ["env.n_envs=64"], plan["act_window"])]
         for name, ov, window in train_phases:
+            if name not in phases:
+                continue
             for arm in arms:
                 if name != "long16" and arm not in ("before", "after"):
                     continue
@@ -471,16 +480,21 @@ def main(argv=None) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     for arm, res in results.items():  # median over rounds
+        rounds = res.get("update_rounds")
+        if not rounds:
+            continue
         rounds = res["update_rounds"]
         res["update"] = {k: (statistics.median(r[k] for r in rounds) if isinstance(rounds[0][k], (int, float))
                              and not isinstance(rounds[0][k], bool) else rounds[0][k]) for k in rounds[0]}
     before = results.get("before")
     rows = []
     for arm, res in results.items():
+        if "update" not in res:
+            continue
         u = res["update"]
         mm = max(u["matmul_gflops"].values())
         gf = u["gflops_cpu"] if u["gflops_cpu"] is not None else u["gflops_wall"]
-        bu = before["update"] if before else None
+        bu = before.get("update") if before else None
         rows.append([arm, u["batch_size"], u["update_wall_ms"], u["update_cpu_ms"], u["per_transition_cpu_ms"],
                      _ratio(bu["per_transition_cpu_ms"], u["per_transition_cpu_ms"]) if bu else None,
                      _ratio(bu["per_transition_wall_ms"], u["per_transition_wall_ms"]) if bu else None,
@@ -495,11 +509,16 @@ def main(argv=None) -> None:
             if name in res:
                 r = res[name]
                 b = before.get(name) if before else None
-                rows2.append([f"{arm} {name}", r["n_envs"], r.get("prompt_words"), r["env_steps_per_s"],
-                              _ratio(r["env_steps_per_s"], b["env_steps_per_s"]) if b else None,
-                              f"{100 * r['act_share']:.1f}%", r["act_ms_per_call"], r["updates"], r["env_steps"]])
-    t2 = table(["arm phase", "envs", "prompt words", "env steps/s", "speed-up", "act share", "act ms/call",
-                "updates", "env steps"], rows2)
+                key = "env_steps_per_cpu_s" if r.get("env_steps_per_cpu_s") and args.device == "cpu" \
+                    else "env_steps_per_s"
+                share = r["act_share_cpu"] if key == "env_steps_per_cpu_s" else r["act_share"]
+                rows2.append([f"{arm} {name}", r["n_envs"], r.get("prompt_words"), r["env_steps_per_s"], r[key],
+                              _ratio(r[key], b[key]) if b else None, f"{100 * share:.1f}%",
+                              r["act_cpu_ms_per_call" if key == "env_steps_per_cpu_s" else "act_ms_per_call"],
+                              r["updates"], r["env_steps"]])
+    per = "CPU-s" if args.device == "cpu" else "s"
+    t2 = table(["arm phase", "envs", "prompt words", "env steps/s (wall)", f"env steps/{per}", "speed-up",
+                "act share", "act ms/call", "updates", "env steps"], rows2)
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "base_commit": rev, "head": subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"],
@@ -513,7 +532,8 @@ def main(argv=None) -> None:
           f"{plan['reps']} round(s) x {plan['updates']} updates)")
     print(t1)
     print()
-    print("Training (updates on) after learning_starts; act share = policy.act / wall")
+    print("Training (updates on) after learning_starts; speed-up and act share (policy.act / total) in process CPU "
+          "time on CPU (robust to other jobs on the cores), wall time on GPU")
     print(t2)
     print(f"\nload average at the end {load}; wrote {out}")
 
