@@ -496,7 +496,8 @@ def main(argv=None) -> None:
         gf = u["gflops_cpu"] if u["gflops_cpu"] is not None else u["gflops_wall"]
         bu = before.get("update") if before else None
         rows.append([arm, u["batch_size"], u["update_wall_ms"], u["update_cpu_ms"], u["per_transition_cpu_ms"],
-                     _ratio(bu["per_transition_cpu_ms"], u["per_transition_cpu_ms"]) if bu else None,
+                     _ratio(bu["per_transition_cpu_ms"], u["per_transition_cpu_ms"]) if bu and args.device == "cpu"
+                     else None,  # host CPU time says nothing about GPU work
                      _ratio(bu["per_transition_wall_ms"], u["per_transition_wall_ms"]) if bu else None,
                      u["gflop_per_update"], gf, mm, _ratio(mm, gf), u["aten_ops_per_update"],
                      f"{100 * u['enc_padding']:.0f}%", f"{100 * u['dec_padding']:.0f}%"])
