@@ -43,6 +43,7 @@ __all__ = [
     "ModelUnavailableError",
     "LanguageModel",
     "CandidateStates",
+    "GridStates",
     "build_lm",
     "build_word_tokenizer",
     "tiny_t5_config",
@@ -200,6 +201,19 @@ class CandidateStates:
     owner: Tensor       # [N] long: index of the prompt each candidate belongs to
 
 
+@dataclass
+class GridStates:
+    """The same states laid out per prompt b and candidate a (a < |A_b| real, the rest padding rows)."""
+
+    hidden: Tensor      # [B, A, L, H] state predicting candidate token l (finite, arbitrary where masked)
+    token_ids: Tensor   # [B, A, L] long: candidate token l (pad id where masked)
+    token_mask: Tensor  # [B, A, L] bool
+    mask: Tensor        # [B, A] bool: real candidates
+
+
+SCORING = ("auto", "fused", "hf")
+
+
 def _pad_right(seqs: Sequence[Sequence[int]], pad_id: int, device) -> tuple[Tensor, Tensor]:
     """Right-pad token id sequences: ids [n, width] long, mask [n, width] bool."""
     width = max((len(s) for s in seqs), default=0)
@@ -226,8 +240,13 @@ class LanguageModel(nn.Module):
     """A transformers LM (optionally LoRA-wrapped) plus its tokenizer, with prompt-once candidate scoring states."""
 
     def __init__(self, model: nn.Module, tokenizer, *, name: str = "", finetune: str = "full",
-                 append_eos: bool = True, cache_size: int = 65536):
+                 append_eos: bool = True, cache_size: int = 65536, scoring: str = "auto"):
         super().__init__()
+        if scoring not in SCORING:
+            raise ValueError(f"scoring must be one of {SCORING}, got {scoring!r}")
+        # grid_states' forward: "fused" = autotelic.t5_fused (T5 only; falls back to "hf" where it does not apply,
+        # e.g. dropout in train mode), "hf" = transformers' own modules with prompt caches, "auto" = fused
+        self.scoring = scoring
         self.model = model          # the transformers model, or a peft.PeftModel around it
         self.tokenizer = tokenizer
         self.name = name
@@ -265,6 +284,7 @@ class LanguageModel(nn.Module):
         # seq2seq: compute cross-attention K/V once per prompt (True) or per candidate from repeated encoder states
         self.cross_cache: bool = True
         self._ids_cache: dict[tuple[str, tuple[bool, bool]], tuple[int, ...]] = {}
+        self._buckets: dict = {}  # relative-position bucket ids of the fused T5 forward, per shape
         self._cache_size = cache_size
         # word-level tokenizers (tiny models) give new words the embedding's spare rows (autotelic.vocab)
         self.word_vocab: WordVocab | None = _word_vocab(tokenizer, self.vocab_size)
@@ -461,6 +481,44 @@ class LanguageModel(nn.Module):
             hidden = self._causal_states(p_ids, p_mask, c_ids, c_mask, owner_t)
         return CandidateStates(hidden=hidden, token_ids=c_ids, token_mask=c_mask, owner=owner_t)
 
+    def fused_reason(self) -> str | None:
+        """Why ``grid_states`` uses transformers' forward instead of the fused one now (None: it uses the fused one)."""
+        if self.scoring == "hf":
+            return "scoring='hf'"
+        from .t5_fused import fused_unsupported_reason
+
+        return fused_unsupported_reason(self.core)
+
+    def grid_states(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> GridStates:
+        """States predicting each token of ``candidates[b][a]`` given ``prompts[b]``, as a [B, A, L] grid (A, L the
+        largest candidate count and length); the same values as ``candidate_states``, prompts encoded once."""
+        dev = self.device
+        b, a = len(prompts), max((len(c) for c in candidates), default=0)
+        # one row per (prompt, slot): real candidates, then empty rows up to A
+        rows: list[tuple[int, ...]] = []
+        for cands in candidates:
+            rows.extend(self.encode_candidates(cands))
+            rows.extend(() for _ in range(a - len(cands)))
+        c_ids, c_mask = _pad_right(rows, self.pad_id, dev)                              # [B·A, L]
+        width = c_ids.shape[1]
+        counts = torch.tensor([len(c) for c in candidates], dtype=torch.long)
+        mask = (torch.arange(a).unsqueeze(0) < counts.unsqueeze(1)).to(dev)              # [B, A]
+        if self.is_encoder_decoder and self.fused_reason() is None:
+            from .t5_fused import t5_grid_states
+
+            p_ids, p_mask = _pad_right(self.encode_prompts(prompts), self.pad_id, dev)  # [B, S]
+            start = torch.full((b * a, 1), self.decoder_start_id, dtype=torch.long, device=dev)
+            dec_in = torch.cat([start, c_ids[:, :-1]], dim=1).view(b, a, width)         # <start>, t_1 .. t_{L-1}
+            hidden = t5_grid_states(self.core, p_ids, p_mask, dec_in, self._buckets)
+        else:  # transformers' forward on the real candidates, scattered into the grid
+            flat = [c for cands in candidates for c in cands]
+            owner = [i for i, cands in enumerate(candidates) for _ in cands]
+            st = self.candidate_states(prompts, flat, owner)
+            slots = mask.flatten().nonzero().squeeze(1)
+            hidden = st.hidden.new_zeros((b * a, width, st.hidden.shape[-1])).index_copy(0, slots, st.hidden)
+        return GridStates(hidden=hidden.view(b, a, width, -1), token_ids=c_ids.view(b, a, width),
+                          token_mask=c_mask.view(b, a, width), mask=mask)
+
     def _seq2seq_states(self, p_ids, p_mask, c_ids, c_mask, owner) -> Tensor:
         core = self.core
         enc = core.get_encoder()(input_ids=p_ids, attention_mask=p_mask.long()).last_hidden_state  # [B, S, H], once
@@ -645,7 +703,7 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
              device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
              finetune: str = "auto", lora_r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
              lora_target_modules: list[str] | None = None, append_eos: bool = True,
-             local_files_only: bool | None = None, spare_rows: int | None = None,
+             local_files_only: bool | None = None, spare_rows: int | None = None, scoring: str = "auto",
              **config_overrides) -> LanguageModel:
     """Build a ``LanguageModel`` by name (see module doc). ``vocabulary`` (words or texts) is required for tiny models.
 
@@ -656,7 +714,8 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
     all in ``vocabulary`` gives the same numbers whatever ``spare_rows`` is.
     ``config_overrides`` go to the tiny model's config (e.g. ``d_model=64``). Missing pretrained weights raise
     ``ModelUnavailableError``. Hub names load from the local HF cache only unless ``local_files_only=False``
-    (and ``HF_HUB_OFFLINE`` is unset), so a missing model never waits on the network.
+    (and ``HF_HUB_OFFLINE`` is unset), so a missing model never waits on the network. ``scoring`` picks the scoring
+    forward (``LanguageModel.scoring``: auto | fused | hf).
     """
     if finetune not in ("auto", "full", "lora", "frozen"):
         raise ValueError(f"finetune must be auto|full|lora|frozen, got {finetune!r}")
@@ -702,7 +761,8 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
 
             base_model, tok = _build_base_for_adapter(meta["name"], rdtype, local_files_only)
             model = PeftModel.from_pretrained(base_model, str(local), is_trainable=finetune != "frozen")
-            lm = LanguageModel(model, tok, name=meta["name"], finetune="lora", append_eos=append_eos).to(dev)
+            lm = LanguageModel(model, tok, name=meta["name"], finetune="lora", append_eos=append_eos,
+                               scoring=scoring).to(dev)
             return lm
         else:
             model, tok = _load_pretrained(name, rdtype, local_files_only)
@@ -715,7 +775,8 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
                             target_modules=lora_target_modules)
     elif mode == "frozen":
         model.requires_grad_(False)
-    return LanguageModel(model, tok, name=meta.get("name", name), finetune=mode, append_eos=append_eos).to(dev)
+    return LanguageModel(model, tok, name=meta.get("name", name), finetune=mode, append_eos=append_eos,
+                         scoring=scoring).to(dev)
 
 
 def _add_spare_rows(model: nn.Module, n: int, seed: int) -> None:

@@ -142,39 +142,23 @@ class LMPolicy(nn.Module):
 
     def score(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> Scores:
         """One batched, differentiable LM pass over all (prompt, candidate) pairs → ``Scores``."""
-        flat, owner, col = _flatten(prompts, candidates)
-        st = self.lm.candidate_states(prompts, flat, owner)
-        tmask = st.token_mask                                        # [N, L]
-        logits = self.lm.logits(st.hidden[tmask])                     # [M, V] only real token positions
-        tgt = st.token_ids[tmask]
-        # log p(t_l | ...) = logit[t_l] − logsumexp(logits)   (log-softmax, not raw logits)
-        tok_lp = logits.gather(-1, tgt.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
-        n, width = tmask.shape
-        tok_logp = torch.zeros((n, width), dtype=tok_lp.dtype, device=tok_lp.device)
-        tok_logp = tok_logp.masked_scatter(tmask, tok_lp)
-        seq = tok_logp.sum(-1)                                        # [N]
+        _flatten(prompts, candidates)  # validation only: the grid keeps candidates per prompt
+        g = self.lm.grid_states(prompts, candidates)
+        tmask = g.token_mask                                          # [B, A, L]
+        # log p(t_l | ...) = logit[t_l] − logsumexp(logits)   (log-softmax, not raw logits), at real tokens only
+        logits = self.lm.logits(g.hidden[tmask])                      # [M, V]
+        tok_lp = logits.gather(-1, g.token_ids[tmask].unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+        tok_logp = torch.zeros(tmask.shape, dtype=tok_lp.dtype, device=tok_lp.device).masked_scatter(tmask, tok_lp)
+        seq_logp = tok_logp.sum(-1)                                   # [B, A]; 0 on padding rows
         if self.length_normalize:
-            seq = seq / tmask.sum(-1).clamp_min(1)
+            seq_logp = seq_logp / tmask.sum(-1).clamp_min(1)
         if self.temperature != 1.0:
-            seq = seq / self.temperature
-        b, a = len(prompts), max(len(c) for c in candidates)
-        dev = seq.device
-        rows = st.owner.to(dev)
-        cols = torch.as_tensor(col, dtype=torch.long, device=dev)
-        seq_logp = torch.zeros((b, a), dtype=seq.dtype, device=dev).index_put((rows, cols), seq)
-        mask = torch.zeros((b, a), dtype=torch.bool, device=dev).index_put((rows, cols), torch.ones_like(rows,
-                                                                                                       dtype=torch.bool))
-        log_pi = masked_log_softmax(seq_logp, mask)
-        h = st.hidden.float() * tmask.unsqueeze(-1)                   # [N, L, H], pads zeroed
-        feats = h.sum(1) / tmask.sum(1, keepdim=True).clamp_min(1)    # [N, H]
-        hdim = h.shape[-1]
-        token_hidden = torch.zeros((b, a, width, hdim), dtype=h.dtype, device=dev).index_put((rows, cols), h)
-        features = torch.zeros((b, a, hdim), dtype=h.dtype, device=dev).index_put((rows, cols), feats)
-        token_ids = torch.full((b, a, width), self.lm.pad_id, dtype=torch.long, device=dev)
-        token_ids = token_ids.index_put((rows, cols), st.token_ids)
-        token_mask = torch.zeros((b, a, width), dtype=torch.bool, device=dev).index_put((rows, cols), tmask)
-        return Scores(seq_logp=seq_logp, log_pi=log_pi, mask=mask, features=features, token_hidden=token_hidden,
-                      token_ids=token_ids, token_mask=token_mask)
+            seq_logp = seq_logp / self.temperature
+        log_pi = masked_log_softmax(seq_logp, g.mask)
+        token_hidden = g.hidden.float() * tmask.unsqueeze(-1)         # [B, A, L, H], pads zeroed
+        features = token_hidden.sum(2) / tmask.sum(2, keepdim=True).clamp_min(1)  # [B, A, H]
+        return Scores(seq_logp=seq_logp, log_pi=log_pi, mask=g.mask, features=features, token_hidden=token_hidden,
+                      token_ids=g.token_ids, token_mask=tmask)
 
     @torch.no_grad()
     def act(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]], greedy: bool = False,

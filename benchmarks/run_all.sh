@@ -28,6 +28,7 @@ run() {  # run NAME ARGS...: print the table and keep a copy in $LOGS/NAME.txt
 }
 
 run scoring benchmarks/scoring.py "${SHORT[@]}"
+run speed benchmarks/speed.py "${SHORT[@]}"  # landed code (merge base with main) vs this tree
 run throughput benchmarks/throughput.py "${SHORT[@]}" "${EXTRA[@]}"
 run profile_run benchmarks/profile_run.py "${SHORT[@]}" "${EXTRA[@]}"
 if [[ ${#SHORT[@]} -eq 0 ]]; then  # PPO's env steps are cheap: give it 5x the budget so a ratio >= 3 can show

@@ -268,3 +268,31 @@ def test_throughput_clean_rows_drop_warmup_and_final_eval():
     rows = [{"step": s} for s in (8, 16, 24, 32)]
     assert [r["step"] for r in tp.clean_rows(rows, 8)] == [16, 24]
     assert [r["step"] for r in tp.clean_rows(rows[:1], 8)] == [8]
+
+
+def test_speed_long_prompt_env_gives_100_word_prompts_in_its_vocabulary():
+    speed = _load("speed")
+    from autotelic.prompt import PromptBuilder
+
+    env = speed.LongPromptPlayground()
+    obs, info = env.reset(seed=0, options={})
+    prompt = PromptBuilder()("grasp carrot", obs)
+    assert 90 <= len(prompt.split()) <= 130
+    from autotelic.lm import build_word_tokenizer
+
+    tok = build_word_tokenizer(env.vocabulary() + PromptBuilder().words())
+    assert tok.unk_token_id not in tok(prompt)["input_ids"]  # every word of the description is in the vocabulary
+    obs2, *_ = env.step(info["admissible_actions"][0])
+    assert speed.DESCRIPTION.split(" .")[0].strip() in obs2
+
+
+def test_speed_shim_imports_a_tree_with_its_mapped_subpackages(tmp_path):
+    import subprocess
+
+    speed = _load("speed")
+    shim = speed.make_shim(speed.REPO, tmp_path / "shim")
+    code = "import autotelic, autotelic.envs, autotelic.curricula; print(autotelic.__file__)"
+    out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(shim), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    assert out.strip().startswith(str(shim))
+    assert speed.default_config(speed.REPO).is_file()

@@ -205,3 +205,56 @@ def test_token_id_memo_survives_eviction_and_rejects_non_strings():
     assert lm.encode_candidates(["grasp"])[0] == first[1][:-1]
     with pytest.raises(TypeError, match="expected str"):
         lm.encode_candidates(["grasp", 3])
+
+
+# ---- the fused T5 scoring forward -------------------------------------------------------------------------------------
+
+
+def _fused_and_hf(**overrides):
+    fused = build_lm("tiny", VOCAB, device="cpu", seed=3, **overrides)
+    hf = build_lm("tiny", VOCAB, device="cpu", seed=3, scoring="hf", **overrides)
+    with torch.no_grad():  # a non-trivial relative position bias (zero-mean init hides position mistakes)
+        for lm in (fused, hf):
+            for p in lm.core.parameters():
+                p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    return fused, hf
+
+
+@pytest.mark.parametrize("overrides", [{}, {"d_model": 64, "d_kv": 16, "d_ff": 128, "num_layers": 1,
+                                             "num_decoder_layers": 1},
+                                        {"feed_forward_proj": "gated-gelu", "num_layers": 3, "num_decoder_layers": 2}])
+def test_fused_t5_grid_states_equal_transformers_forward_values_and_gradients(overrides):
+    fused, hf = _fused_and_hf(**overrides)
+    assert fused.scoring == "auto" and fused.fused_reason() is None and hf.fused_reason() == "scoring='hf'"
+    cands = CANDS + [["Grasp"]]  # uneven candidate counts: padding rows in the grid
+    prompts = PROMPTS + ["Goal"]
+    gf, gh = fused.grid_states(prompts, cands), hf.grid_states(prompts, cands)
+    assert gf.mask.tolist() == gh.mask.tolist() == [[True] * 3 + [False], [True] * 4, [True] + [False] * 3]
+    assert torch.equal(gf.token_ids, gh.token_ids) and torch.equal(gf.token_mask, gh.token_mask)
+    real = gf.token_mask
+    assert torch.allclose(gf.hidden[real], gh.hidden[real], atol=1e-5)
+    assert torch.isfinite(gf.hidden).all()
+    (gf.hidden[real] ** 2).sum().backward()
+    (gh.hidden[real] ** 2).sum().backward()
+    for (name, pf), ph in zip(fused.named_parameters(), hf.parameters()):
+        assert pf.grad is not None and ph.grad is not None, name
+        scale = ph.grad.abs().max().item()
+        assert torch.allclose(pf.grad, ph.grad, rtol=1e-3, atol=1e-5 * max(1.0, scale)), name
+
+
+def test_fused_t5_falls_back_where_it_does_not_apply():
+    lm = build_lm("tiny", VOCAB, device="cpu", dropout_rate=0.1)
+    assert lm.eval().fused_reason() is None
+    assert "dropout" in lm.train().fused_reason()
+    assert build_lm("tiny-causal", VOCAB, device="cpu").fused_reason() is not None
+    with pytest.raises(ValueError, match="scoring"):
+        build_lm("tiny", VOCAB, device="cpu", scoring="fast")
+
+
+def test_fused_t5_runs_no_transformers_stack_forward():
+    lm = build_lm("tiny", VOCAB, device="cpu").eval()
+    calls = []
+    for stack in (lm.core.encoder, lm.core.decoder):
+        stack.register_forward_hook(lambda m, a, out: calls.append(m))
+    lm.grid_states(PROMPTS, CANDS)
+    assert calls == []

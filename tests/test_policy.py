@@ -25,8 +25,11 @@ CANDS = [["go to lamp", "go to", "grasp"],
          ["go to door"]]
 
 
-@pytest.fixture(scope="module", params=["tiny", "tiny-causal", "tiny-gpt2"])
+@pytest.fixture(scope="module", params=["tiny", "tiny-hf", "tiny-causal", "tiny-gpt2"])
 def policy(request):
+    """"tiny" scores with the fused T5 forward (the default), "tiny-hf" with transformers' own (scoring='hf')."""
+    if request.param == "tiny-hf":
+        return LMPolicy(build_lm("tiny", VOCAB, device="cpu", seed=1, scoring="hf")).eval()
     return LMPolicy(build_lm(request.param, VOCAB, device="cpu", seed=1)).eval()
 
 
