@@ -82,8 +82,8 @@ def nstep_return(episode: Episode, t: int, goal: str, n: int, gamma: float,
     return NStep(ret=ret, steps=m, terminated=term, discount=0.0 if term else gamma ** m)
 
 
-def _pick(goals: Iterable[str], rng: np.random.Generator, keep: Callable[[str], bool] | None) -> str | None:
-    pool = sorted(g for g in goals if keep is None or keep(g))
+def _pick(goals: Iterable[str], rng: np.random.Generator) -> str | None:
+    pool = sorted(goals)
     return pool[int(rng.integers(len(pool)))] if pool else None
 
 
@@ -91,29 +91,28 @@ def _union(sets: Sequence[frozenset[str]]) -> frozenset[str]:
     return frozenset().union(*sets) if sets else frozenset()
 
 
-def select_goal(episode: Episode, t: int, strategy: str, rng: np.random.Generator,
-                goal_filter: Callable[[str], bool] | None = None) -> str | None:
+def select_goal(episode: Episode, t: int, strategy: str, rng: np.random.Generator) -> str | None:
     """A hindsight goal for step ``t``, or None when the strategy finds none.
 
     ``future``: a step t' ~ U{t..T−1}, then a goal of ``achieved[t']`` (falls back to any goal achieved at/after
     t when that set is empty); ``final``: a goal of ``achieved[T−1]``; ``episode``: a step t' ~ U{0..T−1}, then a
     goal of ``achieved[t']`` (fallback: any step's); ``achieved``: uniform over the distinct goals achieved anywhere
-    in the episode. ``goal_filter`` restricts the goals that may be chosen.
+    in the episode.
     """
     T = len(episode)
     if not 0 <= t < T:
         raise ValueError(f"step {t} outside an episode of {T} steps")
     ach = episode.achieved
     if strategy == "future":
-        g = _pick(ach[int(rng.integers(t, T))], rng, goal_filter)
-        return g if g is not None else _pick(_union(ach[t:]), rng, goal_filter)
+        g = _pick(ach[int(rng.integers(t, T))], rng)
+        return g if g is not None else _pick(_union(ach[t:]), rng)
     if strategy == "final":
-        return _pick(ach[T - 1], rng, goal_filter)
+        return _pick(ach[T - 1], rng)
     if strategy == "episode":
-        g = _pick(ach[int(rng.integers(0, T))], rng, goal_filter)
-        return g if g is not None else _pick(_union(ach), rng, goal_filter)
+        g = _pick(ach[int(rng.integers(0, T))], rng)
+        return g if g is not None else _pick(_union(ach), rng)
     if strategy == "achieved":
-        return _pick(_union(ach), rng, goal_filter)
+        return _pick(_union(ach), rng)
     raise ValueError(f"unknown relabelling strategy {strategy!r}; expected one of {STRATEGIES}")
 
 
@@ -121,12 +120,11 @@ class HindsightRelabeller:
     """Samples relabelled n-step transition batches from an ``EpisodeReplay``.
 
     ``k`` relabelled per original transition (fraction k/(k+1); k=0 disables HER); ``n_step`` and ``gamma`` define
-    the returns; ``goal_filter`` (optional) limits hindsight goals, e.g. to goals the agent knows.
+    the returns.
     """
 
     def __init__(self, prompt_fn: PromptFn, compute_reward: RewardFn = default_compute_reward, *,
-                 strategy: str = "future", k: float = 4, n_step: int = 3, gamma: float = 0.99,
-                 goal_filter: Callable[[str], bool] | None = None) -> None:
+                 strategy: str = "future", k: float = 4, n_step: int = 3, gamma: float = 0.99) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown relabelling strategy {strategy!r}; expected one of {STRATEGIES}")
         if k < 0:
@@ -137,7 +135,6 @@ class HindsightRelabeller:
             raise ValueError(f"gamma must be in (0, 1], got {gamma}")
         self.prompt_fn, self.compute_reward = prompt_fn, compute_reward
         self.strategy, self.k, self.n_step, self.gamma = strategy, k, n_step, gamma
-        self.goal_filter = goal_filter
 
     @property
     def relabel_fraction(self) -> float:
@@ -153,7 +150,7 @@ class HindsightRelabeller:
             ep = replay[e]
             goal = ep.goal
             if row in chosen:
-                g = select_goal(ep, t, self.strategy, rng, self.goal_filter)
+                g = select_goal(ep, t, self.strategy, rng)
                 goal = g if g is not None else goal
             items.append((ep, t, goal))
         return self.build(items)

@@ -82,8 +82,8 @@ def graph_summary(graph: GoalGraph) -> dict[str, Any]:
     as an edge or as a path of edges."""
     import networkx as nx
 
-    g = graph.graph
-    edges = sorted((a, b, int(d.get("count", 1))) for a, b, d in g.edges(data=True))
+    g = graph.stepping_stones()  # the drawn prerequisite edges
+    edges = sorted(graph.edges())
     direct = [f"{a} -> {b}" for a, b in TECH_TREE if g.has_edge(a, b)]
     path = [f"{a} -> {b}" for a, b in TECH_TREE if a in g and b in g and nx.has_path(g, a, b)]
     return {"discovered": sorted(graph.discovered()), "n_discovered": len(graph.discovered()),

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from autotelic.lm import build_lm
-from autotelic.policy import LMPolicy, score_naive
+from autotelic.policy import LMPolicy
+from autotelic.reference import score_naive
 from autotelic.prompt import PromptBuilder
 
 OBJECTS = ["door", "chair", "desk", "sofa", "bookshelf", "bed", "lamp", "table", "cupboard", "carrot", "potato",

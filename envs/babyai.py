@@ -324,11 +324,7 @@ class BabyAIText(TextEnv):
         super().reset(seed=seed)
         if seed is not None:
             self._rng.seed(seed)
-        options = dict(options or {})
-        unknown = set(options) - {"goal"}
-        if unknown:
-            raise TextEnvError(f"unknown reset option(s) {sorted(unknown)}; expected 'goal'")
-        goal = options.get("goal")
+        goal = self.reset_options(options).get("goal")
         if goal is None:
             family, need = self._sample_goal(self._rng)
             goal = goal_text(family, *need)

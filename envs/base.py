@@ -34,6 +34,17 @@ class TextEnv(gym.Env):
     def compute_reward(self, goal: str, achieved_goals: Iterable[str]) -> tuple[float, bool]:
         return default_compute_reward(goal, achieved_goals)
 
+    @staticmethod
+    def reset_options(options: dict[str, Any] | None, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        """``reset``'s options as a dict: ``goal`` (absent: the env picks one) and the env's own ``extra`` keys; any
+        other key is a TextEnvError naming the accepted ones."""
+        options = dict(options or {})
+        unknown = set(options) - {"goal", *extra}
+        if unknown:
+            accepted = " and/or ".join(repr(k) for k in ("goal", *extra))
+            raise TextEnvError(f"unknown reset option(s) {sorted(unknown)}; expected {accepted}")
+        return options
+
     def vocabulary(self) -> list[str]:
         """Words the env can emit; the default is empty (tokenizers then fall back to their unknown token)."""
         return []

@@ -150,11 +150,7 @@ class CrafterText(TextEnv):
         super().reset(seed=seed)
         if seed is not None:
             self._rng.seed(seed)
-        options = dict(options or {})
-        unknown = set(options) - {"goal"}
-        if unknown:
-            raise TextEnvError(f"unknown reset option(s) {sorted(unknown)}; expected 'goal'")
-        goal = options.get("goal")
+        goal = self.reset_options(options).get("goal")
         if goal is None:
             goal = self._rng.choice(GOALS)
         goal_family(goal)  # a clear error for a string outside the 22

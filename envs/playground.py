@@ -350,10 +350,7 @@ class PlaygroundText(TextEnv):
         super().reset(seed=seed)
         if seed is not None:
             self._rng.seed(seed)
-        options = dict(options or {})
-        unknown = set(options) - {"goal", "feasible"}
-        if unknown:
-            raise TextEnvError(f"unknown reset option(s) {sorted(unknown)}; expected 'goal' and/or 'feasible'")
+        options = self.reset_options(options, extra=("feasible",))
         goal = options.get("goal")
         if goal is None:
             goal = self._rng.choice(self._goals)

@@ -115,8 +115,9 @@ def test_ctrl_c_saves_says_how_to_resume_and_exits_130(tmp_path):
                              "loop.progress=false", *TINY], env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while not (run / "metrics.jsonl").is_file() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.5)
+    rows = run / "metrics.jsonl"
+    while not (rows.is_file() and rows.read_text().strip()) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)  # the first metric row is written: the run is training
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]

@@ -8,7 +8,8 @@ import torch
 
 import autotelic.lm as lm_mod
 from autotelic.lm import (ModelUnavailableError, build_lm, build_word_tokenizer, tiny_t5_config)
-from autotelic.policy import LMPolicy, score_naive
+from autotelic.policy import LMPolicy
+from autotelic.reference import score_naive
 
 torch.set_num_threads(1)
 

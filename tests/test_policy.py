@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from autotelic.lm import build_lm
-from autotelic.policy import LMPolicy, masked_log_softmax, score_naive
+from autotelic.policy import LMPolicy, masked_log_softmax
+from autotelic.reference import score_naive
 from autotelic.prompt import PromptBuilder
 
 torch.set_num_threads(1)

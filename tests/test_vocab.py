@@ -21,7 +21,8 @@ from craft_env import GOALS, WORDS, CraftEnv  # noqa: E402
 
 from autotelic.critic import TwinQCritic  # noqa: E402
 from autotelic.lm import build_lm, build_word_tokenizer  # noqa: E402
-from autotelic.policy import LMPolicy, score_naive  # noqa: E402
+from autotelic.policy import LMPolicy  # noqa: E402
+from autotelic.reference import score_naive  # noqa: E402
 from autotelic.prompt import PromptBuilder  # noqa: E402
 from autotelic.vocab import UnkMonitor, probe_vocabulary, split_words, unk_warning  # noqa: E402
 
