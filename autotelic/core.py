@@ -40,6 +40,11 @@ def crossed(before: int, now: int, every: int) -> bool:
     return every > 0 and before // every != now // every
 
 
+def _part(name: str) -> property:
+    """A read-only attribute of the core that is ``core.parts.<name>``."""
+    return property(lambda self: getattr(self.parts, name), doc=f"``parts.{name}``")
+
+
 class LoopCore:
     """Trains ``parts`` to ``total_env_steps`` under ``strategy``, calling ``callbacks`` after every iteration.
 
@@ -74,34 +79,14 @@ class LoopCore:
         self._stop = False
         self._interrupt: ckpt.InterruptFlag | None = None
 
-    # ------------------------------------------------------------------ parts
-    @property
-    def policy(self) -> Any:
-        return self.parts.policy
-
-    @property
-    def learner(self) -> Any:
-        return self.parts.learner
-
-    @property
-    def graph(self) -> Any:
-        return self.parts.graph
-
-    @property
-    def curriculum(self) -> Any:
-        return self.parts.curriculum
-
-    @property
-    def envs(self) -> list[Any]:
-        return self.parts.envs
-
-    @property
-    def eval_envs(self) -> list[Any]:
-        return self.parts.eval_envs
-
-    @property
-    def prompt(self) -> Any:
-        return self.parts.prompt
+    # ------------------------------------------------------------------ parts (read-only views of ``self.parts``)
+    policy = _part("policy")
+    learner = _part("learner")
+    graph = _part("graph")
+    curriculum = _part("curriculum")
+    envs = _part("envs")
+    eval_envs = _part("eval_envs")
+    prompt = _part("prompt")
 
     @property
     def is_main(self) -> bool:

@@ -112,14 +112,14 @@ class GraphConfig:
 class LoopConfig:
     """Budget and schedules, all in env steps (one rollout step of n envs counts n)."""
 
-    total_env_steps: int = 12_000
+    total_env_steps: int = 6_000  # the Quickstart run: a few minutes on 2 CPU cores (README "Results")
     update_every: int = 16       # run the learner's pending updates every this many env steps
     log_every: int = 1_000
-    eval_every: int = 3_000      # 0 disables periodic evaluation
+    eval_every: int = 2_000      # 0 disables periodic evaluation
     eval_goals: int = 24         # discovered goals evaluated (a seeded sample when more are known)
     eval_repeats: int = 1
-    checkpoint_every: int = 6_000   # 0: only at the end (and on Ctrl-C)
-    snapshot_every: int = 3_000     # goal-graph snapshots (JSON); 0: only at the end
+    checkpoint_every: int = 3_000   # 0: only at the end (and on Ctrl-C)
+    snapshot_every: int = 2_000     # goal-graph snapshots (JSON); 0: only at the end
     progress: bool = True
 
     def validate(self) -> None:
