@@ -142,3 +142,18 @@ def test_resume_messages_wall_time_and_config(tmp_path, capsys):
     assert main(["train", "--resume", str(run), "loop.total_env_steps=96"]) == 0
     rows = read_metrics(run)
     assert rows[-1]["step"] == 96 and rows[-1]["charts/wall_time"] > first  # the clock continues across resumes
+
+
+def test_an_empty_mapping_clears_a_section_and_a_hub_model_needs_no_tiny_kwargs(tmp_path, capsys, monkeypatch):
+    from autotelic.config import load_config
+    from autotelic.schema import TrainConfig
+
+    base = tmp_path / "base.yaml"
+    base.write_text("model:\n  kwargs:\n    d_model: 32\n")
+    assert load_config(TrainConfig, str(base)).model.kwargs == {"d_model": 32}
+    assert load_config(TrainConfig, str(base), ["model.kwargs={}"]).model.kwargs == {}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["train", "model.name=no-such-org/no-such-model", "loop.progress=false"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("autotelic: error:") and "\n" not in err and "only apply to tiny" not in err
