@@ -84,7 +84,15 @@ def test_wheel_install_trains_a_named_config_from_an_empty_directory(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
+    (["train", "sac.gama=0.9"], "unknown config key 'sac.gama'"),
     (["train", "sac.gama=0.9"], "'her.gamma'?"),
+    (["train", "sac.batch_size=abc"], "sac.batch_size"),
+    (["train", "her.gamma=1.5"], "gamma"),
+    (["train", "learner=dqn"], "learner must be one of"),
+    (["train", "curriculum.name=nope", "loop.progress=false"], "unknown curriculum 'nope'; registered:"),
+    (["train", "missing.yaml"], "config 'missing.yaml' not found"),
+    (["train", "default", "oops"], "overrides take the form key=value"),
+    (["eval", "/nonexistent/run"], "is not a run directory"),
     (["train", "sac.batch_sise=3"], "did you mean 'sac.batch_size'"),
     (["train", "env.kwargs.foo=1", "loop.progress=false"], "env.kwargs ['foo'] do not fit env"),
     (["train", "model.kwargs.d_modle=32", "loop.progress=false"], "did you mean 'model.kwargs.d_model'"),

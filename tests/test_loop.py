@@ -66,23 +66,6 @@ def test_user_curriculum_and_user_env_by_dotted_path(tmp_path, monkeypatch):
     assert "eval/success_heldout" in row  # CounterEnv.all_goals gives the held-out set
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "sac.gama=0.9"], "unknown config key 'sac.gama'"),
-    (["train", "sac.batch_size=abc"], "sac.batch_size"),
-    (["train", "her.gamma=1.5"], "gamma"),
-    (["train", "learner=dqn"], "learner must be one of"),
-    (["train", "curriculum.name=nope", "loop.progress=false"], "unknown curriculum 'nope'; registered:"),
-    (["train", "missing.yaml"], "config 'missing.yaml' not found"),
-    (["train", "default", "oops"], "overrides take the form key=value"),
-    (["eval", "/nonexistent/run"], "is not a run directory"),
-])
-def test_bad_config_and_cli_input_give_one_clear_line(argv, message, capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("autotelic: error:") and message in err and "\n" not in err
-
-
 def test_cli_train_then_graph_and_eval(tmp_path, capsys):
     run = tmp_path / "cli"
     assert main(["train", *SMALL, f"run_dir={run}", "loop.total_env_steps=80"]) == 0
