@@ -132,13 +132,13 @@ class LoopCore:
             self.run_updates(n_updates)
 
     def run_updates(self, n: int | None = None) -> None:
-        """Run ``n`` learner updates (default: every pending one) in train mode; time them and record metrics."""
-        self.policy.train()
+        """Run ``n`` learner updates (default: every pending one); time them and record metrics. The learner sets
+        the modes it needs (eval for targets, train for gradients: ``autotelic.modes``); the policy stays in eval
+        mode, as acting uses it."""
         t0 = time.perf_counter()
         metrics = run_pending_updates(self.learner, self.rng, n)
         self.update_time += time.perf_counter() - t0
         self.record(metrics)
-        self.policy.eval()
 
     def run(self) -> dict[str, float]:
         """Train until the budget is spent or Ctrl-C (which checkpoints first); return the last metric row."""

@@ -44,7 +44,8 @@ class Learner(Protocol):
         """How many ``update`` calls the learner wants now (0 when not ready)."""
 
     def update(self, rng: np.random.Generator) -> dict[str, float]:
-        """One learning step; returns scalar metrics named like ``losses/critic``, ``charts/alpha``."""
+        """One learning step; returns scalar metrics named like ``losses/critic``, ``charts/alpha``. It is called
+        with the policy in eval mode and sets the modes it needs itself (``autotelic.modes``)."""
 
     def networks(self) -> dict[str, nn.Module]:
         """The trained modules by name (the policy included)."""
