@@ -304,10 +304,21 @@ class DataParallel:
         return merged
 
     def fingerprint(self, core: Any) -> dict[str, Any]:
-        """SHA-256 of this replica's ``learner.replica_tensors()`` (weights, critic targets, α) and goal graph."""
+        """SHA-256 of what training changes on this replica (the policy's trainable weights, every other network's
+        floating tensors, free tensors such as α) and of its goal graph; a frozen pretrained trunk is not hashed."""
         h = hashlib.sha256()
+        nets = core.learner.networks()
+        in_nets: set[int] = set()
+        for name, net in sorted(nets.items()):
+            trainable = {k for k, p in net.named_parameters() if p.requires_grad}
+            for k, t in net.state_dict().items():
+                in_nets.add(t.data_ptr())
+                if k in trainable or (name != "policy" and torch.is_floating_point(t)):
+                    h.update(f"{name}.{k}".encode())
+                    h.update(_tensor_bytes(t))
         for t in core.learner.replica_tensors():
-            h.update(_tensor_bytes(t))
+            if t.data_ptr() not in in_nets:  # not part of a network: log α, a target trunk copy
+                h.update(_tensor_bytes(t))
         graph = hashlib.sha256(json.dumps(core.graph.state_dict(), sort_keys=True).encode()).hexdigest()
         return {"rank": self.rank, "weights": h.hexdigest(), "graph": graph,
                 "updates": int(core.learner.num_updates), "episodes": core.episodes}
