@@ -3,7 +3,8 @@
 A fraction k/(k+1) of sampled transitions gets a goal achieved in the same episode (strategy ``future`` |
 ``final`` | ``episode`` | ``achieved``); its prompts are rebuilt with ``prompt_fn(goal, observation)`` and its
 rewards and terminations recomputed with ``compute_reward(goal, achieved_goals)``, so a relabelled success is
-terminal (SB3/TorchRL copy the stored done flag instead: a known bug). A truncation is never terminal.
+terminal (SB3/TorchRL copy the stored done flag instead: a known bug). A truncation is never terminal; a
+termination that is not the pursued goal's success (Crafter's death) ends the episode for every goal.
 """
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def nstep_return(episode: Episode, t: int, goal: str, n: int, gamma: float,
 
     For the pursued goal the stored rewards and the episode's own termination are used; for any other goal they
     are recomputed with ``compute_reward(goal, episode.achieved[t+i])``. Reaching the end of an episode without a
-    terminal step for ``goal`` (a timeout, or a termination on another goal) bootstraps from state t+m.
+    terminal step for ``goal`` (a timeout, or a termination on another goal's success) bootstraps from state t+m;
+    an episode that terminated without success (death) is terminal at its last step for every goal.
     """
     T = len(episode)
     if not 0 <= t < T:
@@ -67,6 +69,7 @@ def nstep_return(episode: Episode, t: int, goal: str, n: int, gamma: float,
     if n < 1:
         raise ValueError(f"n-step must be >= 1, got {n}")
     own = goal == episode.goal
+    dead_end = episode.terminated and not episode.success  # goal-independent: no state after it to bootstrap from
     ret, m, term = 0.0, 0, False
     for i in range(min(n, T - t)):
         if own:
@@ -74,7 +77,7 @@ def nstep_return(episode: Episode, t: int, goal: str, n: int, gamma: float,
             term = episode.terminated and t + i == T - 1
         else:
             r, term = compute_reward(goal, episode.achieved[t + i])
-            r, term = float(r), bool(term)
+            r, term = float(r), bool(term) or (dead_end and t + i == T - 1)
         ret += gamma ** i * r
         m = i + 1
         if term:

@@ -60,6 +60,17 @@ def test_termination_on_pursued_goal_is_not_terminal_for_a_relabelled_goal():
     assert ns.steps == 2 and not ns.terminated and ns.discount == pytest.approx(G ** 2) and ns.ret == 0.0
 
 
+def test_termination_without_success_is_terminal_for_every_goal():
+    ep = episode([{"grasp b"}, set(), set()], terminated=True)        # died at the last step, "grasp z" not reached
+    assert not ep.success
+    ns = nstep_return(ep, 1, "grasp c", n=3, gamma=G)                 # never achieved: no bootstrap past the death
+    assert ns.steps == 2 and ns.terminated and ns.discount == 0.0 and ns.ret == 0.0
+    ns = nstep_return(ep, 0, "grasp b", n=3, gamma=G)                 # achieved at step 0: terminal there anyway
+    assert ns.steps == 1 and ns.terminated and ns.ret == 1.0
+    ns = nstep_return(episode([set()] * 5, terminated=True), 0, "grasp c", n=3, gamma=G)
+    assert ns.steps == 3 and not ns.terminated and ns.discount == pytest.approx(G ** 3)  # death beyond the window
+
+
 def test_own_goal_uses_stored_rewards():
     ep = episode([set(), set()], terminated=False)
     ep.rewards = [0.5, 0.25]                                          # env-specific reward, kept as stored
