@@ -149,6 +149,28 @@ def test_curricula_short(tmp_path):
         _load("curricula").main(["--merge", str(parts[0]), str(parts[0]), "--out", str(tmp_path / "m2.json")])
 
 
+def test_depth_short(tmp_path):
+    report, data, _ = _run("depth", tmp_path, "--steps", "64", "--eval-every", "32", "--label", "tiny")
+    _meta_ok(data["meta"])
+    (name, v), = data["variants"].items()
+    (run,) = v["runs"]
+    assert name == "tiny" and run["env_steps"] == 64 and v["seeds"] == [0]
+    assert [h["step"] for h in run["history"]] == [32, 64]                # every --eval-every and at the end
+    fams = ("grasp", "plant", "herbivore", "carnivore")
+    assert all(0.0 <= h[f] <= 1.0 for h in run["history"] for f in fams)   # every family has train goals
+    assert v["final_mean"] == {f: run["history"][-1][f] for f in fams}
+    for f in fams:
+        s = run["steps_to"][f]["0.5"]
+        first = next((h["step"] for h in run["history"] if h[f] >= 0.5), None)
+        assert s == first
+    assert set(v["targets_met"]) == {"plant", "herbivore"}
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**data, "variants": {"other": v}}))
+    merged = _load("depth").main(["--merge", str(tmp_path / "depth.json"), str(other), "--out",
+                                  str(tmp_path / "merged.json")])
+    assert list(merged["variants"]) == ["tiny", "other"] and "plant 80% at" in merged["table"]
+
+
 def test_profile_run_short(tmp_path):
     _, data, plots = _run("profile_run", tmp_path, "--steps", "96", "--n-envs", "2")
     _meta_ok(data["meta"])
