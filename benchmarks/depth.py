@@ -3,7 +3,8 @@
 One part = one config variant (``--label``, the config plus ``--set`` overrides) and its seeds, starting from an
 empty goal graph. Every ``--eval-every`` env steps (and at the end) the greedy policy pursues **every** train goal
 of each family (Grasp 25, Grow-plant 6, Grow-herbivore 6, Grow-carnivore 6 goals; ``--eval-repeats`` seeded
-episodes each, the loop's evaluation envs), so a family's figure does not depend on what the agent discovered.
+episodes each) in envs of its own built with ``horizon_factor=--eval-horizon-factor`` (1.5, Playground's default),
+so a family's figure depends neither on what the agent discovered nor on the step budget a variant trains with.
 Reported per variant (mean over seeds): success per family over time, env steps to 50% and to 80% per family (the
 first evaluation at or above the level, per seed), wall time. Targets (issue 14): Grow-plant >= 0.8 and
 Grow-herbivore >= 0.5 greedy, 3 seeds, <= 1 h of CPU per run.
@@ -22,6 +23,8 @@ Usage: python benchmarks/depth.py [--short] [--label NAME] [--config default] [-
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import statistics
 import sys
 from pathlib import Path
@@ -29,12 +32,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (base_parser, finish_args, fmt, fresh_dir, greedy_success, machine_info, make_config,  # noqa: E402
-                    merge_parts, quiet_overrides, steps_to_reach, table, train, write_json)
+import torch  # noqa: E402
+from common import (base_parser, finish_args, fmt, fresh_dir, machine_info, make_config, merge_parts,  # noqa: E402
+                    quiet_overrides, steps_to_reach, table, train, write_json)
 
 from autotelic.callbacks import Callback  # noqa: E402
 from autotelic.core import crossed  # noqa: E402
+from autotelic.evaluate import evaluate_goals  # noqa: E402
 from autotelic.loop import AutotelicLoop  # noqa: E402
+from autotelic.modes import evaluating  # noqa: E402
+from autotelic.workers import make_env  # noqa: E402
 
 NAME = "depth"
 FAMILIES = ("grasp", "plant", "herbivore", "carnivore")  # by depth (optimal plan length 2 / 4 / 7 / 10)
@@ -44,18 +51,21 @@ SHORT = ["env.n_envs=4", "sac.batch_size=8", "sac.learning_starts=32", "loop.eva
 
 
 class FamilyEval(Callback):
-    """Greedy success on every train goal of each family every ``every`` env steps and at the end (rank 0)."""
+    """Greedy success on every train goal of each family every ``every`` env steps and at the end (rank 0), in
+    ``envs`` (the same success definition for every variant)."""
 
-    def __init__(self, every: int, repeats: int, seed: int) -> None:
-        self.every, self.repeats, self.seed = int(every), int(repeats), int(seed)
+    def __init__(self, envs: list[Any], every: int, repeats: int, seed: int) -> None:
+        self.envs, self.every, self.repeats, self.seed = envs, int(every), int(repeats), int(seed)
         self.history: list[dict[str, Any]] = []
 
     def on_step(self, core: Any, before: int, now: int) -> None:
         if not (core.final or crossed(before, now, self.every)):
             return
-        env = getattr(core.eval_envs[0], "unwrapped", core.eval_envs[0])
+        env = getattr(self.envs[0], "unwrapped", self.envs[0])
         goals = [g for g in env.all_goals("train") if env.goal_family(g) in FAMILIES]
-        res = greedy_success(core, goals, self.repeats, self.seed + now)
+        with evaluating(core.policy), torch.no_grad():
+            res = evaluate_goals(self.envs, functools.partial(core.policy.act, greedy=True), core.prompt, goals,
+                                 repeats=self.repeats, seed=self.seed + 10_007 + now)
         row: dict[str, Any] = {"step": int(now)}
         for f in FAMILIES:
             vals = [res[g] for g in goals if env.goal_family(g) == f and g in res]
@@ -68,7 +78,8 @@ def run_seed(args: Any, seed: int) -> dict[str, Any]:
     run_dir = fresh_dir(Path(args.runs_dir) / NAME / f"{args.label}-s{seed}", args.runs_dir)
     over = [f"loop.total_env_steps={args.steps}"] + (SHORT if args.short else []) + list(args.overrides)
     cfg = make_config(args.config, over + quiet_overrides(args, run_dir, seed))
-    cb = FamilyEval(args.eval_every, args.eval_repeats, seed)
+    eval_cfg = dataclasses.replace(cfg.env, kwargs={**cfg.env.kwargs, "horizon_factor": args.eval_horizon_factor})
+    cb = FamilyEval([make_env(eval_cfg) for _ in range(16)], args.eval_every, args.eval_repeats, seed)
     print(f"[{NAME}] {args.label} seed {seed}: {args.steps} env steps ...", file=sys.stderr, flush=True)
     res = train(cfg, AutotelicLoop(cfg, callbacks=[cb]))
     steps = [h["step"] for h in cb.history]
@@ -114,6 +125,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--config", default="default", help="a shipped config name or a YAML path (default: default)")
     ap.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations (default 2000)")
     ap.add_argument("--eval-repeats", type=int, default=None, help="greedy episodes per goal (default 2; 1 short)")
+    ap.add_argument("--eval-horizon-factor", type=float, default=1.5,
+                    help="Playground horizon factor of the evaluation envs (default 1.5, the env's default)")
     ap.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="combine part reports")
     args = ap.parse_args(argv)
     if args.merge:
@@ -128,7 +141,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             raise SystemExit("--eval-every and --eval-repeats must be >= 1")
         runs = [run_seed(args, s) for s in args.seed_list]
         meta = {**machine_info(args.threads), "steps": args.steps, "short": args.short, "config": args.config,
-                "eval_every": args.eval_every, "eval_repeats": args.eval_repeats}
+                "eval_every": args.eval_every, "eval_repeats": args.eval_repeats,
+                "eval_horizon_factor": args.eval_horizon_factor}
         variants = {args.label: aggregate(runs, list(args.overrides))}
         text = report(meta, variants)
         out = Path(args.out)
