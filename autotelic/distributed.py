@@ -49,7 +49,7 @@ import torch
 
 from .atomic import atomic_write_text
 from .episode import Episode
-from .strategy import SingleProcess, Strategy, check_world_size, checkpoint_world_size
+from .strategy import SingleProcess, Strategy, check_world_size, checkpoint_world_size, split_count
 
 __all__ = ["Collectives", "DataParallel", "DistContext", "check_world_size", "checkpoint_world_size",
            "init_distributed", "shard_config", "strategy_from_env", "world_size_from_env"]
@@ -237,17 +237,13 @@ def _buckets(params: Sequence[torch.Tensor], limit: int) -> list[list[torch.Tens
 def shard_config(cfg: Any, world_size: int, device: torch.device | str | None = None) -> Any:
     """The config one of ``world_size`` processes runs: global counts split (see the module docstring)."""
     n = int(world_size)
-    if n < 1:
-        raise ValueError(f"world_size must be >= 1, got {world_size}")
-    if cfg.env.n_envs % n:
-        raise ValueError(f"env.n_envs={cfg.env.n_envs} must be a multiple of the number of processes ({n}): "
-                         f"each process steps env.n_envs/{n} envs")
+    n_envs = split_count("env.n_envs", cfg.env.n_envs, n, f": each process steps env.n_envs/{n} envs")
     kwargs = dict(cfg.model.kwargs)
     if device is not None and torch.device(device).type != "cpu":
         kwargs.setdefault("device", str(device))
     return dataclasses.replace(
         cfg, **{cfg.learner: getattr(cfg, cfg.learner).shard(n)},
-        env=dataclasses.replace(cfg.env, n_envs=cfg.env.n_envs // n),
+        env=dataclasses.replace(cfg.env, n_envs=n_envs),
         replay=dataclasses.replace(cfg.replay, capacity=math.ceil(cfg.replay.capacity / n)),
         model=dataclasses.replace(cfg.model, kwargs=kwargs),
     )

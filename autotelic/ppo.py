@@ -23,6 +23,7 @@ from .critic import grad_scale, state_features
 from .episode import Episode
 from .modes import evaluating, training
 from .policy import masked_entropy
+from .strategy import split_count
 
 
 def gae(rewards: Tensor, values: Tensor, last_value: float | Tensor, terminated: bool, gamma: float,
@@ -116,14 +117,9 @@ class PPOConfig:
     def shard(self, world_size: int) -> "PPOConfig":
         """The config one of ``world_size`` data-parallel processes runs: rollout_steps split (rounded up) and the
         global minibatch split (it must be a multiple of ``world_size``)."""
-        n = int(world_size)
-        if n < 1:
-            raise ValueError(f"world_size must be >= 1, got {world_size}")
-        if self.minibatch_size % n:
-            raise ValueError(f"ppo.minibatch_size={self.minibatch_size} is the global minibatch: it must be a "
-                             f"multiple of the number of processes ({n})")
-        return dataclasses.replace(self, rollout_steps=math.ceil(self.rollout_steps / n),
-                                   minibatch_size=self.minibatch_size // n)
+        mb = split_count("ppo.minibatch_size", self.minibatch_size, world_size, ": it is the global minibatch")
+        return dataclasses.replace(self, rollout_steps=math.ceil(self.rollout_steps / int(world_size)),
+                                   minibatch_size=mb)
 
 
 class PPOLearner:

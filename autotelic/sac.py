@@ -33,6 +33,7 @@ from .modes import evaluating, training
 from .policy import masked_entropy, masked_probs
 from .relabel import HindsightRelabeller, TransitionBatch
 from .replay import EpisodeReplay
+from .strategy import split_count
 
 
 # ---------------------------------------------------------------------------------------------- pure maths
@@ -147,13 +148,9 @@ class SACConfig:
         """The config one of ``world_size`` data-parallel processes runs: the global batch split (it must be a
         multiple of ``world_size``), learning_starts split (rounded up), and updates_per_step × world_size since
         each process observes 1/world_size of the env steps but runs every update."""
+        batch = split_count("sac.batch_size", self.batch_size, world_size, ": it is the global batch")
         n = int(world_size)
-        if n < 1:
-            raise ValueError(f"world_size must be >= 1, got {world_size}")
-        if self.batch_size % n:
-            raise ValueError(f"sac.batch_size={self.batch_size} is the global batch: it must be a multiple of the "
-                             f"number of processes ({n})")
-        return dataclasses.replace(self, batch_size=self.batch_size // n,
+        return dataclasses.replace(self, batch_size=batch,
                                    learning_starts=math.ceil(self.learning_starts / n),
                                    updates_per_step=self.updates_per_step * n)
 

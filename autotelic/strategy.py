@@ -11,7 +11,18 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 from . import checkpoint as ckpt
 from .episode import Episode
 
-__all__ = ["SingleProcess", "Strategy", "check_world_size", "checkpoint_world_size"]
+__all__ = ["SingleProcess", "Strategy", "check_world_size", "checkpoint_world_size", "split_count"]
+
+
+def split_count(name: str, value: int, world_size: int, why: str = "") -> int:
+    """``value // world_size`` for a global count that each of ``world_size`` processes takes an equal share of;
+    ValueError (naming ``name``) unless ``world_size >= 1`` divides it."""
+    n = int(world_size)
+    if n < 1:
+        raise ValueError(f"world_size must be >= 1, got {world_size}")
+    if value % n:
+        raise ValueError(f"{name}={value} must be a multiple of the number of processes ({n}){why}")
+    return value // n
 
 
 @runtime_checkable

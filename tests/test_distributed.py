@@ -133,7 +133,7 @@ def test_world_size_checks_and_config_split(monkeypatch):
     assert shard_config(cfg, 2, device="cuda:1").model.kwargs["device"] == "cuda:1"
     with pytest.raises(ValueError, match="env.n_envs=8 must be a multiple of the number of processes \\(3\\)"):
         shard_config(cfg, 3)
-    with pytest.raises(ValueError, match="sac.batch_size=64 is the global batch"):
+    with pytest.raises(ValueError, match="sac.batch_size=64 must be a multiple of the number of processes.*global batch"):
         shard_config(load_config(TrainConfig, None, ["env.n_envs=10", "sac.batch_size=64"]), 5)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert isinstance(strategy_from_env(), SingleProcess)
