@@ -17,6 +17,9 @@ Parts run as separate processes (one core each) and are combined with ``--merge`
         --out benchmarks/out/depth/gamma0.8.json
     python benchmarks/depth.py --merge benchmarks/out/depth/*.json
 
+(one process per seed works too: ``--seeds 1,`` is seed 1 alone, ``--seeds 1`` a count, i.e. seed 0; parts of one
+variant are pooled by ``--merge``).
+
 Usage: python benchmarks/depth.py [--short] [--label NAME] [--config default] [--set KEY=VALUE ...] [--seeds 3]
                                   [--steps 12000] [--eval-every 2000] [--eval-repeats 2] [--out PATH]
                                   [--merge JSON ...]
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -33,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from common import (base_parser, finish_args, fmt, fresh_dir, machine_info, make_config, merge_parts,  # noqa: E402
+from common import (base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
                     quiet_overrides, steps_to_reach, table, train, write_json)
 
 from autotelic.callbacks import Callback  # noqa: E402
@@ -102,6 +106,31 @@ def aggregate(runs: list[dict[str, Any]], overrides: list[str]) -> dict[str, Any
             "targets_met": {f: (mean[f] is not None and mean[f] >= t) for f, t in TARGETS.items()}}
 
 
+def merge(paths: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(meta, variants) of part reports on one budget: parts of the same variant (its seeds run as separate
+    processes) are pooled and aggregated again; a seed given twice for one variant is an error."""
+    reports = [json.loads(Path(p).read_text()) if Path(p).is_file() else None for p in paths]
+    for path, rep in zip(paths, reports):
+        if not rep or rep.get("benchmark") != NAME:
+            raise SystemExit(f"--merge: {path} is not a {NAME} report")
+        if rep["meta"]["steps"] != reports[0]["meta"]["steps"]:
+            raise SystemExit(f"--merge: {path} ran {rep['meta']['steps']} env steps, {paths[0]} "
+                             f"{reports[0]['meta']['steps']}")
+    pooled: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
+    for path, rep in zip(paths, reports):
+        for name, v in rep["variants"].items():
+            overrides, runs = pooled.setdefault(name, (v["overrides"], []))
+            if v["overrides"] != overrides:
+                raise SystemExit(f"--merge: variant {name!r} has other overrides in {path}")
+            clash = {r["seed"] for r in runs} & {r["seed"] for r in v["runs"]}
+            if clash:
+                raise SystemExit(f"--merge: variant {name!r} has seed {sorted(clash)} twice ({path})")
+            runs.extend(v["runs"])
+    variants = {name: aggregate(sorted(runs, key=lambda r: r["seed"]), overrides)
+                for name, (overrides, runs) in pooled.items()}
+    return reports[0]["meta"], variants
+
+
 def _mean(xs) -> float | None:
     xs = [x for x in xs if x is not None]
     return statistics.fmean(xs) if xs else None
@@ -130,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="combine part reports")
     args = ap.parse_args(argv)
     if args.merge:
-        meta, variants = merge_parts(args.merge, NAME, "variants")
+        meta, variants = merge(args.merge)
         text = report(meta, variants)
         out = Path(args.out) if args.out else Path(args.merge[0]).parent / "depth_merged.json"
     else:

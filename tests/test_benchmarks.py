@@ -164,11 +164,17 @@ def test_depth_short(tmp_path):
         first = next((h["step"] for h in run["history"] if h[f] >= 0.5), None)
         assert s == first
     assert set(v["targets_met"]) == {"plant", "herbivore"}
-    other = tmp_path / "other.json"
+    other, seed1 = tmp_path / "other.json", tmp_path / "seed1.json"
     other.write_text(json.dumps({**data, "variants": {"other": v}}))
-    merged = _load("depth").main(["--merge", str(tmp_path / "depth.json"), str(other), "--out",
+    run1 = {**run, "seed": 1, "final": {**run["final"], "grasp": 1.0}}
+    seed1.write_text(json.dumps({**data, "variants": {"tiny": {**v, "runs": [run1]}}}))
+    merged = _load("depth").main(["--merge", str(tmp_path / "depth.json"), str(other), str(seed1), "--out",
                                   str(tmp_path / "merged.json")])
     assert list(merged["variants"]) == ["tiny", "other"] and "plant 80% at" in merged["table"]
+    pooled = merged["variants"]["tiny"]                                     # seeds of one variant pooled
+    assert pooled["seeds"] == [0, 1] and pooled["final_mean"]["grasp"] == pytest.approx((run["final"]["grasp"] + 1) / 2)
+    with pytest.raises(SystemExit, match="seed \\[0\\] twice"):
+        _load("depth").main(["--merge", str(tmp_path / "depth.json"), str(tmp_path / "depth.json")])
 
 
 def test_profile_run_short(tmp_path):
