@@ -192,9 +192,7 @@ def space_run(args, name: str, seed: int, extra: list[str]) -> dict[str, Any]:
             f"env.kwargs.goal_space={args.goal_space}"] + (MIXTURE if name == "mixture" else []) + extra
     cfg = make_config("default", over + quiet_overrides(args, run_dir, seed))
     print(f"[{NAME}] {args.goal_space} {name} seed {seed}: {args.steps} env steps ...", file=sys.stderr, flush=True)
-    loop = AutotelicLoop(cfg)
-    if callable(getattr(loop.curriculum, "attach", None)):
-        loop.curriculum.attach(loop.policy)  # [integration] the lead's builder will do this
+    loop = AutotelicLoop(cfg)  # the builder attaches the policy to a curriculum that reads it (magellan)
     res = train(cfg, loop)
     env = getattr(loop.envs[0], "unwrapped", loop.envs[0])
     goals = eval_sample(env, args.eval_per_family)
