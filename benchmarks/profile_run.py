@@ -53,7 +53,8 @@ ORDER = ("env", "prompt building", "tokenisation", "forward: acting", "act glue"
 class SectionTimer:
     """Exclusive wall time per label over wrapped callables (nested wrapped calls are charged to their own label)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
         self._stack: list[list[Any]] = []  # [label, time spent in wrapped children]
@@ -70,11 +71,11 @@ class SectionTimer:
         def timed(*args: Any, **kwargs: Any) -> Any:
             lab = label(self) if callable(label) else label
             self._stack.append([lab, 0.0])
-            t0 = time.perf_counter()
+            t0 = self.clock()
             try:
                 return fn(*args, **kwargs)
             finally:
-                dt = time.perf_counter() - t0
+                dt = self.clock() - t0
                 _, children = self._stack.pop()
                 self.seconds[lab] += dt - children
                 self.calls[lab] += 1

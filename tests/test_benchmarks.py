@@ -273,22 +273,25 @@ def test_curricula_deepest_family():
 
 def test_section_timer_charges_nested_time_to_the_inner_section():
     pr = _load("profile_run")
+    now = [0.0]
 
-    class Obj:
+    class Obj:  # work advances a fake clock: exact, whatever the machine's load
         def outer(self):
-            time.sleep(0.02)
+            now[0] += 0.02
             self.inner()
+            now[0] += 0.005
 
         def inner(self):
-            time.sleep(0.03)
+            now[0] += 0.03
 
     o = Obj()
-    t = pr.SectionTimer()
+    t = pr.SectionTimer(clock=lambda: now[0])
     t.wrap(o, "inner", "inner")
     t.wrap(o, "outer", lambda s: "outer")
     o.outer()
-    assert t.calls == {"outer": 1, "inner": 1}
-    assert 0.03 <= t.seconds["inner"] < 0.045 and 0.02 <= t.seconds["outer"] < 0.03
+    o.inner()
+    assert t.calls == {"outer": 1, "inner": 2}
+    assert t.seconds["inner"] == pytest.approx(0.06) and t.seconds["outer"] == pytest.approx(0.025)
 
 
 def test_throughput_clean_rows_drop_warmup_and_final_eval():
