@@ -37,8 +37,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from common import (base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
-                    quiet_overrides, steps_to_reach, table, train, write_json)
+from common import (RESULTS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
+                    pyplot, quiet_overrides, save_figure, steps_to_reach, table, train, write_json)
 
 from autotelic.callbacks import Callback  # noqa: E402
 from autotelic.core import crossed  # noqa: E402
@@ -148,6 +148,27 @@ def report(meta: dict[str, Any], variants: dict[str, Any]) -> str:
     return f"greedy success per family after {meta['steps']} env steps (mean over seeds):\n" + table(head, rows)
 
 
+def plot(variants: dict[str, Any], path: Path, steps: int) -> Path:
+    """One panel per family: greedy success over env steps, mean over seeds (thin lines: each seed)."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(FAMILIES), figsize=(4 * len(FAMILIES), 3.4), sharey=True)
+    for k, (name, v) in enumerate(variants.items()):
+        color = f"C{k}"
+        for ax, f in zip(axes, FAMILIES):
+            curves = [([h["step"] for h in r["history"]], [h[f] for h in r["history"]]) for r in v["runs"]]
+            for xs, ys in curves:
+                ax.plot(xs, ys, color=color, alpha=0.3, lw=0.8)
+            n = min(len(xs) for xs, _ in curves)
+            ax.plot(curves[0][0][:n], [statistics.fmean(ys[i] for _, ys in curves) for i in range(n)], color=color,
+                    label=f"{name} ({len(curves)} seeds)")
+    for ax, f in zip(axes, FAMILIES):
+        ax.axhline(TARGETS.get(f, 0.8), color="grey", ls=":", lw=0.8)
+        ax.set(title=f, xlabel="env steps", xlim=(0, steps))
+    axes[0].set(ylabel="greedy success, every train goal")
+    axes[0].legend(fontsize=8)
+    return save_figure(fig, path)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = base_parser(NAME, __doc__)
     ap.add_argument("--label", default="default", help="name of this config variant in the table")
@@ -176,6 +197,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         text = report(meta, variants)
         out = Path(args.out)
     print(text)
+    plots = Path(args.plots) if getattr(args, "plots", None) else RESULTS
+    print(f"wrote {plot(variants, plots / (out.stem + '.png'), int(meta['steps']))}")
     full = {"benchmark": NAME, "meta": meta, "variants": variants, "table": text}
     print(f"wrote {write_json(out, full)}")
     return full

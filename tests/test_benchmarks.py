@@ -150,7 +150,8 @@ def test_curricula_short(tmp_path):
 
 
 def test_depth_short(tmp_path):
-    report, data, _ = _run("depth", tmp_path, "--steps", "64", "--eval-every", "32", "--label", "tiny")
+    report, data, plots = _run("depth", tmp_path, "--steps", "64", "--eval-every", "32", "--label", "tiny")
+    assert (plots / "depth.png").stat().st_size > 0
     _meta_ok(data["meta"])
     (name, v), = data["variants"].items()
     (run,) = v["runs"]
@@ -169,12 +170,14 @@ def test_depth_short(tmp_path):
     run1 = {**run, "seed": 1, "final": {**run["final"], "grasp": 1.0}}
     seed1.write_text(json.dumps({**data, "variants": {"tiny": {**v, "runs": [run1]}}}))
     merged = _load("depth").main(["--merge", str(tmp_path / "depth.json"), str(other), str(seed1), "--out",
-                                  str(tmp_path / "merged.json")])
+                                  str(tmp_path / "merged.json"), "--plots", str(plots)])
+    assert (plots / "merged.png").stat().st_size > 0
     assert list(merged["variants"]) == ["tiny", "other"] and "plant 80% at" in merged["table"]
     pooled = merged["variants"]["tiny"]                                     # seeds of one variant pooled
     assert pooled["seeds"] == [0, 1] and pooled["final_mean"]["grasp"] == pytest.approx((run["final"]["grasp"] + 1) / 2)
     with pytest.raises(SystemExit, match="seed \\[0\\] twice"):
-        _load("depth").main(["--merge", str(tmp_path / "depth.json"), str(tmp_path / "depth.json")])
+        _load("depth").main(["--merge", str(tmp_path / "depth.json"), str(tmp_path / "depth.json"), "--plots",
+                             str(plots)])
 
 
 def test_profile_run_short(tmp_path):
