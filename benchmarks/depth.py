@@ -109,7 +109,12 @@ def aggregate(runs: list[dict[str, Any]], overrides: list[str]) -> dict[str, Any
 def merge(paths: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(meta, variants) of part reports on one budget: parts of the same variant (its seeds run as separate
     processes) are pooled and aggregated again; a seed given twice for one variant is an error."""
-    reports = [json.loads(Path(p).read_text()) if Path(p).is_file() else None for p in paths]
+    reports = []
+    for path in paths:
+        try:
+            reports.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"--merge: cannot read {path}: {e}")
     for path, rep in zip(paths, reports):
         if not rep or rep.get("benchmark") != NAME:
             raise SystemExit(f"--merge: {path} is not a {NAME} report")
