@@ -137,16 +137,19 @@ def train(cfg: TrainConfig, loop: AutotelicLoop | None = None) -> RunResult:
     return RunResult(loop.run_dir, read_metrics(loop.run_dir), wall, loop, dict(summary))
 
 
-def greedy_success(loop: AutotelicLoop, goals: list[str], repeats: int, seed: int) -> dict[str, float]:
-    """Greedy success rate per goal over ``repeats`` seeded episodes, with the loop's evaluation envs and prompts."""
+def greedy_success(loop: AutotelicLoop, goals: list[str], repeats: int, seed: int,
+                   envs: Sequence[Any] | None = None) -> dict[str, float]:
+    """Greedy success rate per goal over ``repeats`` seeded episodes, with the loop's prompts and its evaluation
+    envs (or ``envs``)."""
     if not goals:
         return {}
     was_training = loop.policy.training
     loop.policy.eval()
     try:
         with torch.no_grad():
-            return evaluate_goals(loop.eval_envs, lambda p, c: loop.policy.act(p, c, greedy=True), loop.prompt,
-                                  goals, repeats=repeats, seed=seed + 10_007)
+            return evaluate_goals(loop.eval_envs if envs is None else envs,
+                                  lambda p, c: loop.policy.act(p, c, greedy=True), loop.prompt, goals,
+                                  repeats=repeats, seed=seed + 10_007)
     finally:
         loop.policy.train(was_training)
 

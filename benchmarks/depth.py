@@ -27,7 +27,6 @@ Usage: python benchmarks/depth.py [--short] [--label NAME] [--config default] [-
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import statistics
 import sys
@@ -36,15 +35,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-from common import (RESULTS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
-                    pyplot, quiet_overrides, save_figure, steps_to_reach, table, train, write_json)
+from common import (RESULTS, base_parser, finish_args, fmt, fresh_dir, greedy_success, machine_info,  # noqa: E402
+                    make_config, pyplot, quiet_overrides, save_figure, steps_to_reach, table, train, write_json)
 
 from autotelic.callbacks import Callback  # noqa: E402
 from autotelic.core import crossed  # noqa: E402
-from autotelic.evaluate import evaluate_goals  # noqa: E402
 from autotelic.loop import AutotelicLoop  # noqa: E402
-from autotelic.modes import evaluating  # noqa: E402
 from autotelic.workers import make_env  # noqa: E402
 
 NAME = "depth"
@@ -67,9 +63,7 @@ class FamilyEval(Callback):
             return
         env = getattr(self.envs[0], "unwrapped", self.envs[0])
         goals = [g for g in env.all_goals("train") if env.goal_family(g) in FAMILIES]
-        with evaluating(core.policy), torch.no_grad():
-            res = evaluate_goals(self.envs, functools.partial(core.policy.act, greedy=True), core.prompt, goals,
-                                 repeats=self.repeats, seed=self.seed + 10_007 + now)
+        res = greedy_success(core, goals, self.repeats, self.seed + now, envs=self.envs)
         row: dict[str, Any] = {"step": int(now)}
         for f in FAMILIES:
             vals = [res[g] for g in goals if env.goal_family(g) == f and g in res]
