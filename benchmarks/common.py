@@ -1,10 +1,10 @@
 """Shared helpers of the benchmark scripts: arguments, one training run through the loop's public API, tables, JSON.
 
-Every benchmark takes ``--short`` (tiny budget), ``--seeds`` (a count ``3`` or a list ``0,2,5``), ``--steps`` (env
-steps per run), ``--out`` (the JSON file: ``benchmarks/out/<name>.json``, ``benchmarks/out/short/`` with ``--short``),
-``--runs-dir`` (where run directories go), ``--plots`` (where the PNG named after ``--out`` goes:
-``benchmarks/results/`` for full runs, next to ``--out`` for ``--short``), ``--threads`` and ``--set key=value``
-(extra config overrides applied to every run, e.g. a smaller model in tests).
+Every benchmark takes ``--short`` (tiny budget), ``--seeds`` (a count ``3`` or a list ``0,2,5``) or ``--seed S``
+(that one seed), ``--steps`` (env steps per run), ``--out`` (the JSON file: ``benchmarks/out/<name>.json``,
+``benchmarks/out/short/`` with ``--short``), ``--runs-dir`` (where run directories go), ``--plots`` (where the PNG
+named after ``--out`` goes: ``benchmarks/results/`` for full runs, next to ``--out`` for ``--short``), ``--threads``
+and ``--set key=value`` (extra config overrides applied to every run, e.g. a smaller model in tests).
 """
 from __future__ import annotations
 
@@ -61,6 +61,8 @@ def base_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--short", action="store_true", help="tiny budget (seconds to a minute): a smoke run")
     ap.add_argument("--seeds", default=None, help="a count (3 -> seeds 0,1,2) or a list (0,2,5)")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="this one seed (one process per seed; the same as --seeds S,)")
     ap.add_argument("--steps", type=int, default=None, help="env steps per training run")
     ap.add_argument("--out", default=None,
                     help=f"JSON result file (default: benchmarks/out/{name}.json; benchmarks/out/short/ with --short)")
@@ -74,9 +76,19 @@ def base_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
     return ap
 
 
+def single_seed(args: argparse.Namespace) -> argparse.Namespace:
+    """``--seed S`` becomes ``--seeds S,`` (SystemExit when both are given or S < 0); idempotent."""
+    if getattr(args, "seed", None) is not None:
+        if args.seed < 0 or args.seeds is not None:
+            raise SystemExit("--seed takes one non-negative seed and excludes --seeds")
+        args.seeds, args.seed = f"{args.seed},", None
+    return args
+
+
 def finish_args(args: argparse.Namespace, name: str, *, steps: int, short_steps: int, seeds: str,
                 short_seeds: str) -> argparse.Namespace:
     """Fill budget defaults (short or full) and ``--out``, parse seeds, validate, and resolve the plot folder."""
+    single_seed(args)
     if args.out is None:  # smoke runs never overwrite full-budget results
         args.out = str((OUT / "short" if args.short else OUT) / f"{name}.json")
     if args.steps is None:

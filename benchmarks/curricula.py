@@ -44,8 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from common import OUT as OUT_DIR  # noqa: E402
-from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
-                    greedy_success, merge_parts, pyplot, quiet_overrides, save_figure, series, table, train, write_json)
+from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, greedy_success, machine_info,  # noqa: E402
+                    make_config, merge_parts, pyplot, quiet_overrides, save_figure, series, single_seed, table, train,
+                    write_json)
 
 
 from autotelic.envs.playground import OPTIMAL_LENGTH, goal_family  # noqa: E402
@@ -339,15 +340,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="run the goal-space benchmark instead (e.g. littlezoo-25k): uniform, lp, magellan, "
                          "mixture; run one process per curriculum and seed (--curricula X --seeds S --out F) and "
                          "combine them with --merge")
-    ap.add_argument("--seed", type=int, default=None,
-                    help="goal-space mode: run this one seed (one process per seed; same as --seeds N,)")
     ap.add_argument("--eval-per-family", type=int, default=None,
                     help="goal-space mode: greedy-evaluated goals per family (default 16; 4 with --short)")
-    args = ap.parse_args(argv)
-    if args.seed is not None:
-        if args.seed < 0 or args.seeds is not None:
-            raise SystemExit("--seed takes one non-negative seed and excludes --seeds")
-        args.seeds = f"{args.seed},"
+    args = single_seed(ap.parse_args(argv))
     if args.goal_space is not None or (args.merge and _is_space_report(args.merge[0])):
         if args.goal_space is None:
             args.goal_space = json.loads(Path(args.merge[0]).read_text())["meta"]["goal_space"]

@@ -17,8 +17,8 @@ Parts run as separate processes (one core each) and are combined with ``--merge`
         --out benchmarks/out/depth/gamma0.8.json
     python benchmarks/depth.py --merge benchmarks/out/depth/*.json
 
-(one process per seed works too: ``--seeds 1,`` is seed 1 alone, ``--seeds 1`` a count, i.e. seed 0; parts of one
-variant are pooled by ``--merge``).
+(one process per seed works too: ``--seed 1`` (or ``--seeds 1,``) is seed 1 alone, ``--seeds 1`` a count, i.e.
+seed 0; parts of one variant are pooled by ``--merge``).
 
 Usage: python benchmarks/depth.py [--short] [--label NAME] [--config default] [--set KEY=VALUE ...] [--seeds 3]
                                   [--steps 12000] [--eval-every 2000] [--eval-repeats 2] [--out PATH]

@@ -221,6 +221,19 @@ def _common():
     return common
 
 
+def test_single_seed_is_a_one_seed_list_and_excludes_seeds():
+    import common
+
+    ap = common.base_parser("x", None)
+    args = common.finish_args(ap.parse_args(["--seed", "2"]), "x", steps=1, short_steps=1, seeds="3", short_seeds="1")
+    assert args.seed_list == [2]
+    assert common.finish_args(ap.parse_args(["--seeds", "2"]), "x", steps=1, short_steps=1, seeds="3",
+                              short_seeds="1").seed_list == [0, 1]            # --seeds N is a count
+    for bad in (["--seed", "1", "--seeds", "1,"], ["--seed", "-1"]):
+        with pytest.raises(SystemExit, match="--seed takes one"):
+            common.single_seed(ap.parse_args(bad))
+
+
 def test_parse_seeds():
     c = _common()
     assert c.parse_seeds("3") == [0, 1, 2] and c.parse_seeds("0,2,5") == [0, 2, 5]
