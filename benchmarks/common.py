@@ -184,33 +184,44 @@ def steps_to_reach(steps: Sequence[int], values: Sequence[float], threshold: flo
     return None
 
 
-def merge_parts(paths: Sequence[str | os.PathLike], benchmark: str, key: str,
-                same: Sequence[str] = ("steps", "seeds", "short")) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(meta, results) of several JSON reports of one benchmark whose ``meta`` agree on ``same`` (e.g. one process
-    per method on different cores): ``meta`` of the first, ``results`` the union of their ``key`` sections, each
-    result with its report's env-step budget as ``budget``."""
-    meta: dict[str, Any] | None = None
-    merged: dict[str, Any] = {}
+def read_parts(paths: Sequence[str | os.PathLike], benchmark: str, key: str,
+               same: Sequence[str] = ("steps", "seeds", "short")) -> list[tuple[str, dict[str, Any]]]:
+    """(path, report) of each JSON report of one benchmark, in order; SystemExit for an unreadable file, another
+    benchmark's report, one without a ``key`` section, or a ``meta`` that disagrees with the first on ``same``."""
+    parts: list[tuple[str, dict[str, Any]]] = []
     for path in paths:
         try:
             report = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
             raise SystemExit(f"--merge: cannot read {path}: {e}")
-        if report.get("benchmark") != benchmark or not isinstance(report.get(key), dict):
+        if not isinstance(report, dict) or report.get("benchmark") != benchmark \
+                or not isinstance(report.get(key), dict):
             raise SystemExit(f"--merge: {path} is not a {benchmark} report (no '{key}' section)")
-        part = report["meta"]
-        if meta is None:
-            meta = part
-        for k in same:
-            if part.get(k) != meta.get(k):
-                raise SystemExit(f"--merge: {path} has {k}={part.get(k)!r}, the first report {meta.get(k)!r}")
+        if parts:
+            first = parts[0][1]["meta"]
+            for k in same:
+                if report["meta"].get(k) != first.get(k):
+                    raise SystemExit(f"--merge: {path} has {k}={report['meta'].get(k)!r}, "
+                                     f"the first report {first.get(k)!r}")
+        parts.append((str(path), report))
+    if not parts:
+        raise SystemExit("--merge needs at least one JSON report")
+    return parts
+
+
+def merge_parts(paths: Sequence[str | os.PathLike], benchmark: str, key: str,
+                same: Sequence[str] = ("steps", "seeds", "short")) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(meta, results) of several JSON reports of one benchmark whose ``meta`` agree on ``same`` (e.g. one process
+    per method on different cores): ``meta`` of the first, ``results`` the union of their ``key`` sections, each
+    result with its report's env-step budget as ``budget``."""
+    parts = read_parts(paths, benchmark, key, same)
+    merged: dict[str, Any] = {}
+    for path, report in parts:
         for name, res in report[key].items():
             if name in merged:
                 raise SystemExit(f"--merge: {name!r} appears in more than one report ({path})")
-            merged[name] = {**res, "budget": res.get("budget", part.get("steps"))}
-    if meta is None:
-        raise SystemExit("--merge needs at least one JSON report")
-    return meta, merged
+            merged[name] = {**res, "budget": res.get("budget", report["meta"].get("steps"))}
+    return parts[0][1]["meta"], merged
 
 
 # ---------------------------------------------------------------------------------------------- output

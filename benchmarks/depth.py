@@ -27,7 +27,6 @@ Usage: python benchmarks/depth.py [--short] [--label NAME] [--config default] [-
 from __future__ import annotations
 
 import dataclasses
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -36,7 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (RESULTS, base_parser, finish_args, fmt, fresh_dir, greedy_success, machine_info,  # noqa: E402
-                    make_config, pyplot, quiet_overrides, save_figure, steps_to_reach, table, train, write_json)
+                    make_config, pyplot, quiet_overrides, read_parts, save_figure, steps_to_reach, table, train,
+                    write_json)
 
 from autotelic.callbacks import Callback  # noqa: E402
 from autotelic.core import crossed  # noqa: E402
@@ -103,20 +103,9 @@ def aggregate(runs: list[dict[str, Any]], overrides: list[str]) -> dict[str, Any
 def merge(paths: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(meta, variants) of part reports on one budget: parts of the same variant (its seeds run as separate
     processes) are pooled and aggregated again; a seed given twice for one variant is an error."""
-    reports = []
-    for path in paths:
-        try:
-            reports.append(json.loads(Path(path).read_text()))
-        except (OSError, ValueError) as e:
-            raise SystemExit(f"--merge: cannot read {path}: {e}")
-    for path, rep in zip(paths, reports):
-        if not rep or rep.get("benchmark") != NAME:
-            raise SystemExit(f"--merge: {path} is not a {NAME} report")
-        if rep["meta"]["steps"] != reports[0]["meta"]["steps"]:
-            raise SystemExit(f"--merge: {path} ran {rep['meta']['steps']} env steps, {paths[0]} "
-                             f"{reports[0]['meta']['steps']}")
+    parts = read_parts(paths, NAME, "variants", same=("steps",))
     pooled: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
-    for path, rep in zip(paths, reports):
+    for path, rep in parts:
         for name, v in rep["variants"].items():
             overrides, runs = pooled.setdefault(name, (v["overrides"], []))
             if v["overrides"] != overrides:
@@ -127,7 +116,7 @@ def merge(paths: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
             runs.extend(v["runs"])
     variants = {name: aggregate(sorted(runs, key=lambda r: r["seed"]), overrides)
                 for name, (overrides, runs) in pooled.items()}
-    return reports[0]["meta"], variants
+    return parts[0][1]["meta"], variants
 
 
 def _mean(xs) -> float | None:
@@ -196,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         text = report(meta, variants)
         out = Path(args.out)
     print(text)
-    plots = Path(args.plots) if getattr(args, "plots", None) else RESULTS
+    plots = Path(args.plots) if args.plots else RESULTS
     print(f"wrote {plot(variants, plots / (out.stem + '.png'), int(meta['steps']))}")
     full = {"benchmark": NAME, "meta": meta, "variants": variants, "table": text}
     print(f"wrote {write_json(out, full)}")
