@@ -53,7 +53,7 @@ class LoopCore:
 
     def __init__(self, parts: Parts, run_dir: str | Path, *, seed: int, total_env_steps: int, update_every: int,
                  callbacks: Sequence[Any] = (), strategy: Strategy | None = None,
-                 rng: np.random.Generator | None = None) -> None:
+                 rng: np.random.Generator | None = None, chain_goals: int = 0) -> None:
         self.parts = parts
         self.run_dir = Path(run_dir)
         self.seed = int(seed)
@@ -65,7 +65,8 @@ class LoopCore:
         # rank r: its own envs' seeds and its own sampling stream (the model init used `seed` on every rank)
         self.rng = rng if rng is not None and n == 1 else seed_everything(self.seed + r)
         self.strategy.setup(self)
-        self.rollout = Rollout(parts.envs, parts.prompt, self._next_goals, seed=self.seed + r)
+        self.rollout = Rollout(parts.envs, parts.prompt, self._next_goals, seed=self.seed + r,
+                               chain_goals=chain_goals)
         self.env_steps = 0
         self.episodes = 0
         self.recent: collections.deque[bool] = collections.deque(maxlen=RECENT)
@@ -114,6 +115,8 @@ class LoopCore:
         self.curriculum.update(ep.goal, ep.success)
         self.recent.append(ep.success)
         self.recent_len.append(len(ep))
+        if self.rollout.chain_goals:
+            self.record({"charts/chained_episodes": float(bool(ep.prior))})  # share of goals started by chaining
         self.episodes += 1
 
     def train_iteration(self) -> None:

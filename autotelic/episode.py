@@ -12,7 +12,8 @@ class Episode:
     bootstrap through a truncation); ``actions``, ``rewards`` and ``achieved`` have T entries, ``achieved[t]`` being
     the env's ``achieved_goals`` after step t. Observations never contain the goal: prompts are built from
     (goal, observation) so that hindsight relabelling can swap the goal. ``logps`` is empty or has T entries:
-    log π_b(a_t|s_t) of each action under the policy that chose it (PPO's "old" log-prob).
+    log π_b(a_t|s_t) of each action under the policy that chose it (PPO's "old" log-prob). ``prior``: the goals
+    achieved earlier in the same env episode, when this goal was chained from another's success (``Rollout``).
     """
 
     goal: str
@@ -24,6 +25,7 @@ class Episode:
     terminated: bool = False
     truncated: bool = False
     logps: list[float] = field(default_factory=list)
+    prior: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -72,7 +74,7 @@ class Episode:
                 "admissible": [list(a) for a in self.admissible], "actions": [int(a) for a in self.actions],
                 "rewards": [float(r) for r in self.rewards], "achieved": [sorted(a) for a in self.achieved],
                 "terminated": bool(self.terminated), "truncated": bool(self.truncated),
-                "logps": [float(x) for x in self.logps]}
+                "logps": [float(x) for x in self.logps], "prior": sorted(self.prior)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Episode":
@@ -81,4 +83,4 @@ class Episode:
                    admissible=[tuple(a) for a in d["admissible"]], actions=list(d["actions"]),
                    rewards=list(d["rewards"]), achieved=[frozenset(a) for a in d["achieved"]],
                    terminated=bool(d["terminated"]), truncated=bool(d["truncated"]),
-                   logps=[float(x) for x in d.get("logps", [])])
+                   logps=[float(x) for x in d.get("logps", [])], prior=frozenset(d.get("prior", ())))

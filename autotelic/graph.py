@@ -293,8 +293,9 @@ class GoalGraph:
         """Update the graph with a finished episode; ``step`` is the global env-step counter (stored as first_seen).
 
         Adds newly achieved goals (found_while = episode.goal), increments times_achieved once per episode for
-        every goal achieved in it, counts the orderings n_{A<B} of first achievements, and records the outcome of
-        ``episode.goal`` (``episode.success``). Returns the goals discovered by this episode.
+        every goal achieved in it, counts the orderings n_{A<B} of first achievements (the goals of
+        ``episode.prior`` before all of them), and records the outcome of ``episode.goal`` (``episode.success``).
+        Returns the goals discovered by this episode.
         """
         if not isinstance(episode.goal, str) or not episode.goal:
             raise ValueError(f"episode.goal must be a non-empty string, got {episode.goal!r}")
@@ -311,11 +312,14 @@ class GoalGraph:
                 new.append(g)
             self._cols["times_achieved"][i] += 1
             idx.append((i, t))
-        for b, tb in idx:  # n_{A<B} += 1 for every A first achieved strictly before B
+        # goals of ``episode.prior`` (achieved earlier in the same env episode, before a chained goal) come first
+        when = {i: -1 if g in episode.prior else t for (i, t), g in zip(idx, first)}
+        when.update((self._ensure(g), -1) for g in episode.prior if g not in first)
+        for b, _ in idx:  # n_{A<B} += 1 for every A first achieved strictly before B
             self._dirty.add(b)
             row = self._before.setdefault(b, {})
-            for a, ta in idx:
-                if ta < tb:
+            for a, ta in when.items():
+                if ta < when[b]:
                     row[a] = row.get(a, 0) + 1
         self._version += 1
         self.record_outcome(episode.goal, episode.success, step)

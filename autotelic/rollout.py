@@ -11,6 +11,7 @@ from .episode import Episode
 PromptFn = Callable[[str, str], str]
 ActFn = Callable[[list[str], list[list[str]]], list[int]]  # may return ``policy.Actions`` (indices + ``logp``)
 GoalsFn = Callable[[Sequence[int]], Sequence["str | None"]]
+CHAIN_TRIES = 8  # goals drawn per chaining attempt before a reset (the first is the one a reset would pursue)
 
 
 @dataclass
@@ -19,8 +20,14 @@ class _Slot:
 
     episode: Episode
     seed: int
-    requested: str | None  # the goal passed to reset (None: the env chose ``episode.goal`` itself)
+    requested: str | None  # the goal passed to reset or chain (None: the env chose ``episode.goal`` itself)
     info: dict[str, Any] = field(default_factory=dict)
+    segments: list[dict[str, Any]] = field(default_factory=list)  # earlier goals of this env episode: goal, actions
+
+
+def _chain_fn(env: Any) -> Callable[[str], "tuple[str, dict] | None"] | None:
+    """The env's optional ``chain(goal)`` (the text-env protocol's goal chaining), or None."""
+    return getattr(getattr(env, "unwrapped", env), "chain", None)
 
 
 def _env_goal(env: Any) -> str:
@@ -34,28 +41,67 @@ class Rollout:
     """Lockstep rollout over ``envs``: ``step(act)`` advances every env by one action and returns finished episodes.
 
     ``next_goals(indices)`` gives the goals the envs ``indices`` pursue next, asked once per step for every env that
-    resets in it (None lets the env choose, e.g. while the graph is empty). Every reset is seeded from the rollout's own generator (seeded by ``seed``), so an episode in progress is
-    fully described by (reset seed, goal, actions): ``state_dict`` saves that and ``load_state_dict`` replays it,
-    which makes resuming exact for any env whose reset(seed) and step are deterministic.
+    resets in it (None lets the env choose, e.g. while the graph is empty). Every reset is seeded from the
+    rollout's own generator (seeded by ``seed``), so an episode in progress is fully described by (reset seed,
+    goal, actions): ``state_dict`` saves that and ``load_state_dict`` replays it, which makes resuming exact for
+    any env whose reset(seed) and step are deterministic.
+
+    Goal chaining (``chain_goals`` > 0, envs with ``chain(goal)``): after an episode that achieved its goal, the
+    env's next goal is pursued from the state reached instead of a reset (Go-Explore's "return, then explore": a
+    stepping stone's end state is where the goals that need it are closest), at most ``chain_goals`` times in a
+    row. Each goal is its own ``Episode``, whose ``prior`` holds the goals achieved earlier in the same env
+    episode; where the env refuses (``chain`` returns None: the goal already holds, or cannot be reached from
+    there), up to ``CHAIN_TRIES`` − 1 more goals are drawn from ``next_goals`` (so the chained goal follows the
+    curriculum's distribution restricted to goals reachable from that state) before the env resets with the first
+    goal drawn. An episode in progress is then (reset seed, the earlier goals with their actions, goal, actions).
     """
 
-    def __init__(self, envs: Sequence[Any], prompt_fn: PromptFn, next_goals: GoalsFn, seed: int = 0):
+    def __init__(self, envs: Sequence[Any], prompt_fn: PromptFn, next_goals: GoalsFn, seed: int = 0,
+                 chain_goals: int = 0):
         if not envs:
             raise ValueError("Rollout needs at least one env")
+        if chain_goals < 0:
+            raise ValueError(f"chain_goals must be >= 0, got {chain_goals}")
+        if chain_goals and _chain_fn(envs[0]) is None:
+            raise ValueError(f"goal chaining needs envs with chain(goal); {type(envs[0]).__name__} has none "
+                             f"(set loop.chain_goals=0)")
         self.envs, self.prompt_fn, self.next_goals = list(envs), prompt_fn, next_goals
+        self.chain_goals = int(chain_goals)
         self.rng = np.random.default_rng(seed)
         self.slots: list[_Slot] = []
-        self.slots = self._reset_new(range(len(self.envs)))
+        self.slots = [self._reset(i, g, s) for i, g, s in zip(*self._draw(range(len(self.envs))))]
         self.env_steps = 0
 
-    def _reset_new(self, indices: Sequence[int]) -> list[_Slot]:
-        """Reset envs ``indices`` with fresh seeds (drawn in order) and one ``next_goals`` call for all of them."""
+    def _draw(self, indices: Sequence[int]) -> tuple[list[int], list[str | None], list[int]]:
+        """(indices, their next goals from one ``next_goals`` call, fresh reset seeds drawn in order)."""
         indices = list(indices)
         seeds = [int(self.rng.integers(2**31 - 1)) for _ in indices]
         goals = list(self.next_goals(indices)) if indices else []
         if len(goals) != len(indices):
             raise ValueError(f"next_goals returned {len(goals)} goals for {len(indices)} envs")
-        return [self._reset(i, goal, seed) for i, goal, seed in zip(indices, goals, seeds)]
+        return indices, goals, seeds
+
+    def _chainable(self, i: int, ended: Episode) -> bool:
+        """Whether env i's just-finished episode may be followed by a chained goal (a success, budget left)."""
+        return ended.success and len(self.slots[i].segments) < self.chain_goals
+
+    def _chain(self, i: int, ended: Episode, goal: str | None) -> _Slot | None:
+        """The slot pursuing ``goal`` from where ``ended`` (env i's episode that just finished) left off, or None
+        when chaining does not apply (off, budget spent, no success, no goal, or the env refuses)."""
+        slot = self.slots[i]
+        if goal is None or not self._chainable(i, ended):
+            return None
+        started = _chain_fn(self.envs[i])(goal)  # type: ignore[misc]
+        if started is None:
+            return None
+        obs, info = started
+        actions = tuple(info["admissible_actions"])
+        if not actions:
+            raise ValueError(f"env {i} offered no admissible action when chaining to {goal!r}")
+        prior = ended.prior | ended.achieved_goals()
+        segments = [*slot.segments, {"goal": slot.requested, "actions": [int(a) for a in ended.actions]}]
+        return _Slot(Episode(goal=goal, observations=[obs], admissible=[actions], prior=prior), slot.seed, goal,
+                     info, segments)
 
     def _reset(self, i: int, goal: str | None, seed: int) -> _Slot:
         obs, info = self.envs[i].reset(seed=seed, options=None if goal is None else {"goal": goal})
@@ -70,17 +116,29 @@ class Rollout:
         progress."""
         return {"rng": self.rng.bit_generator.state, "env_steps": self.env_steps,
                 "slots": [{"seed": s.seed, "goal": s.requested, "actions": list(s.episode.actions),
-                           "logps": list(s.episode.logps)} for s in self.slots]}
+                           "logps": list(s.episode.logps), "segments": [dict(x) for x in s.segments]}
+                          for s in self.slots]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Rebuild every episode in progress by resetting with its seed and goal and replaying its actions."""
+        """Rebuild every episode in progress by resetting with its seed and first goal and replaying its actions
+        (chaining to each later goal in turn)."""
         if len(state["slots"]) != len(self.envs):
             raise ValueError(f"rollout state has {len(state['slots'])} envs, this rollout has {len(self.envs)}")
         self.rng.bit_generator.state = state["rng"]
         self.env_steps = int(state["env_steps"])
         for i, saved in enumerate(state["slots"]):
-            slot = self._reset(i, goal=saved["goal"], seed=int(saved["seed"]))
-            self.slots[i] = slot
+            segments = list(saved.get("segments", []))
+            goals = [seg["goal"] for seg in segments[1:]] + [saved["goal"]]
+            self.slots[i] = self._reset(i, goal=segments[0]["goal"] if segments else saved["goal"],
+                                        seed=int(saved["seed"]))
+            for seg, goal in zip(segments, goals):
+                ended = None
+                for a in seg["actions"]:
+                    ended = self._advance(i, int(a))
+                slot = self._chain(i, ended, goal) if ended is not None else None
+                if slot is None:
+                    raise ValueError(f"rollout state of env {i} does not replay: chaining to {goal!r} failed")
+                self.slots[i] = slot
             logps = saved.get("logps") or [None] * len(saved["actions"])
             for a, lp in zip(saved["actions"], logps):
                 self._advance(i, int(a), lp)
@@ -127,8 +185,16 @@ class Rollout:
             ep = self._advance(i, int(a), lp)
             if ep is not None:
                 finished.append((i, ep))
-        done = [i for i, _ in finished]
-        for i, slot in zip(done, self._reset_new(done)):
-            self.slots[i] = slot
+        ended = dict(finished)
+        indices, goals, seeds = self._draw([i for i, _ in finished])
+        chained = {i: self._chain(i, ended[i], goal) for i, goal in zip(indices, goals)}
+        retry = [i for i in indices if chained[i] is None and self._chainable(i, ended[i])]
+        if retry and CHAIN_TRIES > 1:  # the curriculum's law given "reachable from here": rejection sampling
+            extra = iter(self.next_goals([i for i in retry for _ in range(CHAIN_TRIES - 1)]))
+            for i in retry:
+                for goal in [next(extra) for _ in range(CHAIN_TRIES - 1)]:
+                    chained[i] = chained[i] or self._chain(i, ended[i], goal)
+        for i, goal, seed in zip(indices, goals, seeds):
+            self.slots[i] = chained[i] or self._reset(i, goal, seed)
         self.env_steps += len(self.slots)
         return finished

@@ -114,6 +114,8 @@ class LoopConfig:
 
     total_env_steps: int = 6_000  # the Quickstart run: a few minutes on 2 CPU cores (README "Results")
     update_every: int = 16       # run the learner's pending updates every this many env steps
+    chain_goals: int = 0         # after a success, pursue up to this many next goals from the state reached (envs
+    #                              with chain(goal): Playground, Crafter) before a reset; 0: reset after every episode
     log_every: int = 1_000
     eval_every: int = 2_000      # 0 disables periodic evaluation
     eval_goals: int = 24         # discovered goals evaluated (a seeded sample when more are known)
@@ -126,7 +128,7 @@ class LoopConfig:
         for k in ("total_env_steps", "update_every", "log_every"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
-        for k in ("eval_every", "checkpoint_every", "snapshot_every", "eval_goals"):
+        for k in ("eval_every", "checkpoint_every", "snapshot_every", "eval_goals", "chain_goals"):
             if getattr(self, k) < 0:
                 raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
 

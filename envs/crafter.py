@@ -86,6 +86,7 @@ class CrafterText(TextEnv):
         self.goal: str | None = None
         self.t, self._done = 0, True
         self._counts: dict[str, int] = {}
+        self._last: frozenset[str] = frozenset()  # achievements of the last step
 
     # ------------------------------------------------------------------ goals and words
     def all_goals(self, split: str | None = None) -> list[str]:
@@ -157,7 +158,7 @@ class CrafterText(TextEnv):
         # crafter seeds its world with hash((seed, episode)): fix both so the world is a function of our seed
         self._env._seed, self._env._episode = self._rng.randrange(2**31 - 1), 0
         self._env.reset()
-        self._counts = {a: 0 for a in ACHIEVEMENTS}
+        self._counts, self._last = {a: 0 for a in ACHIEVEMENTS}, frozenset()
         self.goal, self.t, self._done = goal, 0, False
         return self.describe(), self._info(frozenset())
 
@@ -172,6 +173,7 @@ class CrafterText(TextEnv):
         counts = info["achievements"]
         achieved = frozenset(g for a, g in zip(ACHIEVEMENTS, GOALS) if counts.get(a, 0) > self._counts[a])
         self._counts = {a: counts.get(a, 0) for a in ACHIEVEMENTS}
+        self._last = achieved
         self.t += 1
         out = self._info(achieved)
         reward, terminated = self.compute_reward(self.goal, achieved)
@@ -179,6 +181,15 @@ class CrafterText(TextEnv):
         truncated = not terminated and self.t >= self.max_steps
         self._done = terminated or truncated
         return self.describe(), reward, terminated, truncated, out
+
+    def chain(self, goal: str) -> tuple[str, dict] | None:
+        """Pursue ``goal`` in the same world after the last episode earned its goal (goal chaining; ``Rollout``):
+        inventory and map stay, the step counter restarts. Raises TextEnvError after a death or a timeout."""
+        if self.goal is None or not self._done or self.goal not in self._last or self._env._player.health <= 0:
+            raise TextEnvError("chain() continues only an episode that ended in its goal's success")
+        goal_family(goal)
+        self.goal, self.t, self._done = goal, 0, False
+        return self.describe(), self._info(frozenset())
 
     def render(self) -> str:
         return self.describe() if self.goal is not None else ""

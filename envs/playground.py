@@ -389,5 +389,25 @@ class PlaygroundText(TextEnv):
         self._done = terminated or truncated
         return self._obs(), reward, terminated, truncated, info
 
+    def chain(self, goal: str) -> tuple[str, dict] | None:
+        """Pursue ``goal`` from the state the last episode's success left (goal chaining; ``Rollout``): the step
+        counter restarts with ``goal``'s horizon. None when ``goal`` already holds, names a scene, is declared
+        impossible, or has no plan within its horizon from here (the caller resets instead)."""
+        if self.state is None or not self._done or self.goal is None \
+                or not self.compute_reward(self.goal, self._info()["achieved_goals"])[1]:
+            raise TextEnvError("chain() continues only an episode that ended in its goal's success")
+        goal_family(goal)  # a clear error for a goal outside the grammar
+        from .littlezoo import parse_scene_goal
+
+        if self._scene_suffix is not None or parse_scene_goal(goal) is not None or goal in self.impossible_goals:
+            return None
+        limit = self.max_steps or horizon(goal, self.horizon_factor)
+        plan = bfs_plan(self.state, goal, limit)
+        if not plan:  # None: unreachable here; []: already achieved
+            return None
+        self.goal, self.feasible = goal, True
+        self.t, self._done, self.horizon = 0, False, limit
+        return self._obs(), self._info()
+
     def render(self) -> str:
         return self._obs() if self.state is not None else ""

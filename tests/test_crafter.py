@@ -109,3 +109,28 @@ def test_shipped_config_builds_the_env():
     env = make_env(cfg.env)
     base = getattr(env, "unwrapped", env)
     assert base.max_steps == 100 and base.area == (32, 32) and cfg.her.gamma == 0.95
+
+
+def test_chain_keeps_the_world_and_inventory_after_a_success():
+    env = CrafterText(area=SMALL, max_steps=60)
+    env.reset(seed=5, options={"goal": "collect wood"})
+    with pytest.raises(TextEnvError, match="success"):
+        env.chain("place table")  # the episode has not ended
+    player, world = env._env._player, env._env._world
+    player.facing = (1, 0)
+    target = (int(player.pos[0]) + 1, int(player.pos[1]))
+    world[target] = "tree"
+    _, r, term, _, info = env.step("do")
+    assert r == 1.0 and term and info["achieved_goals"] == {"collect wood"}
+    obs, info = env.chain("place table")
+    assert env.goal == "place table" and env.t == 0 and "Inventory: wood 1" in obs
+    assert info["achieved_goals"] == frozenset() and info["admissible_actions"] == ACTIONS
+    world[target] = "grass"
+    player.inventory["wood"] = 3
+    _, r, term, _, info = env.step("place table")
+    assert r == 1.0 and term and info["achieved_goals"] == {"place table"}
+    env.reset(seed=6, options={"goal": "collect wood"})
+    while not env._done:  # a timeout is no success: no chaining from it
+        env.step("noop")
+    with pytest.raises(TextEnvError, match="success"):
+        env.chain("place table")

@@ -241,3 +241,21 @@ def test_export_graphml_and_json(tmp_path):
     assert j.nodes["grasp red carrot"]["found_while"] == "grasp red carrot"
     assert j.edges["go to red carrot", "grasp red carrot"]["count"] == 1
     assert data["graph"]["window"] == 20
+
+
+def test_goals_achieved_before_a_chained_goal_are_its_prerequisites():
+    """A chained episode's ``prior`` goals come before everything it achieves, also when it re-achieves one."""
+    g = GoalGraph(min_edge_count=1)
+    g.observe(make_episode("wood", [["wood"]], True), step=1)
+    chained = make_episode("table", [[], ["wood"], ["table"]], True)
+    chained.prior = frozenset({"wood"})
+    g.observe(chained, step=4)
+    assert g.edge_count("wood", "table") == 1 and g.prerequisites("table") == ["wood"]
+    assert g.stats("wood").times_achieved == 2 and g.stats("table").times_achieved == 1
+    late = make_episode("table", [["table"], ["wood"]], True)  # wood after table, but wood came before the chain
+    late.prior = frozenset({"wood"})
+    g.observe(late, step=8)
+    assert g.edge_count("wood", "table") == 2 and g.edge_count("table", "wood") == 0
+    unchained = make_episode("table", [["table"], ["wood"]], True)
+    g.observe(unchained, step=9)
+    assert g.edge_count("table", "wood") == 1

@@ -28,11 +28,11 @@ def _rows(run_dir):
     return [{k: v for k, v in r.items() if k not in TIMING_METRICS} for r in read_metrics(run_dir)]
 
 
-@pytest.mark.parametrize("learner", ["sac", "ppo"])
-def test_resume_gives_the_same_metrics_as_an_uninterrupted_run(tmp_path, learner):
-    full = AutotelicLoop(_cfg(tmp_path, "full", f"learner={learner}", "loop.total_env_steps=200"))
+@pytest.mark.parametrize("learner,extra", [("sac", []), ("ppo", []), ("sac", ["loop.chain_goals=2"])])
+def test_resume_gives_the_same_metrics_as_an_uninterrupted_run(tmp_path, learner, extra):
+    full = AutotelicLoop(_cfg(tmp_path, "full", f"learner={learner}", "loop.total_env_steps=200", *extra))
     full.run()
-    part = AutotelicLoop(_cfg(tmp_path, "part", f"learner={learner}", "loop.total_env_steps=120"))
+    part = AutotelicLoop(_cfg(tmp_path, "part", f"learner={learner}", "loop.total_env_steps=120", *extra))
     part.run()
     resumed = AutotelicLoop.resume(tmp_path / "part", ["loop.total_env_steps=200"])
     assert resumed.env_steps == 120
@@ -42,6 +42,8 @@ def test_resume_gives_the_same_metrics_as_an_uninterrupted_run(tmp_path, learner
     assert a == b
     if learner == "sac":
         assert any("losses/critic" in r for r in a)
+    if extra:  # goals chained from a success, some of them across the checkpoint (replayed on resume)
+        assert any(r.get("charts/chained_episodes", 0) > 0 for r in a)
     for name in ("graph.png", "graph.html", "graph.graphml", "timeline.png", "config.yaml"):
         assert (tmp_path / "full" / name).is_file()
 
@@ -77,3 +79,12 @@ def test_cli_train_then_graph_and_eval(tmp_path, capsys):
     assert "eval/success_heldout" in json.loads((run / "eval.json").read_text())
     state = torch.load(sorted((run / "checkpoints").glob("*.pt"))[-1], weights_only=True)
     assert state["step"] == 80
+
+
+def test_bad_chain_goals_are_clear_errors(tmp_path, monkeypatch):
+    from autotelic.config import ConfigError
+    with pytest.raises(ConfigError, match="chain_goals must be >= 0"):
+        _cfg(tmp_path, "neg", "loop.chain_goals=-1")
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    with pytest.raises(ValueError, match="needs envs with chain"):  # the example env has no chain(goal)
+        AutotelicLoop(_cfg(tmp_path, "nochain", "loop.chain_goals=1", "env.id=custom_env:CounterEnv"))

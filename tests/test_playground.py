@@ -7,7 +7,7 @@ import pytest
 import autotelic  # noqa: F401  registers the Gymnasium id
 from autotelic.envs import PLAYGROUND_ID, ProtocolError, TextEnv, TextEnvError, check_text_env
 from autotelic.envs.playground import (
-    CATEGORIES, OPTIMAL_LENGTH, PlaygroundText, achieved_goals, all_goals, bfs_plan, goal_family, horizon,
+    CATEGORIES, CATEGORY_OF, OPTIMAL_LENGTH, PlaygroundText, achieved_goals, all_goals, bfs_plan, goal_family, horizon,
     is_feasible, kinds)
 
 
@@ -154,3 +154,37 @@ def test_impossible_fraction_makes_a_fixed_goal_subset_never_achievable():
     for seed in range(5):
         env.reset(seed=seed, options={"goal": goal})
         assert not env.feasible and bfs_plan(env.state, goal, env.horizon) is None
+
+
+def test_chain_pursues_the_next_goal_from_the_state_a_success_left():
+    env = PlaygroundText()
+    env.reset(seed=3, options={"goal": "Grow cow"})
+    plant = next(t.kind for t in env.state.floor if CATEGORY_OF[t.kind] == "plant")
+    env.goal, env.horizon = f"Grow {plant}", horizon(f"Grow {plant}")  # the same scene, pursuing the plant
+    with pytest.raises(TextEnvError, match="success"):
+        env.chain("Grow cow")  # the episode has not ended
+    for a in bfs_plan(env.state, env.goal, 10):
+        _, r, term, trunc, info = env.step(a)
+    assert term and r == 1.0
+    with pytest.raises(TextEnvError, match="unknown goal"):
+        env.chain("Fly to the moon")
+    assert env.chain(f"Grow {plant}") is None      # already holds
+    assert env.chain("Grow lion") is None          # no lion in this scene
+    obs, info = env.chain("Grow cow")
+    assert env.goal == "Grow cow" and env.t == 0 and env.horizon == horizon("Grow cow")
+    assert f"Grow {plant}" in info["achieved_goals"] and obs == env._obs()
+    plan = bfs_plan(env.state, "Grow cow", 11)
+    assert len(plan) == 3 < OPTIMAL_LENGTH["herbivore"]  # grasp the grown plant, go to the calf, release
+    for a in plan:
+        _, r, term, trunc, info = env.step(a)
+    assert term and r == 1.0 and "Grow cow" in info["achieved_goals"]
+
+
+def test_chain_is_refused_for_scene_goals():
+    from autotelic.envs.littlezoo import parse_scene_goal
+    env = PlaygroundText(goal_space="littlezoo-25k")
+    goal = next(g for g in env.all_goals() if g.startswith("Grasp "))
+    env.reset(seed=0, options={"goal": goal})
+    for a in bfs_plan(env.state, parse_scene_goal(goal)[0], 3):
+        *_, term, _, _ = env.step(a)
+    assert term and env.chain(goal) is None and env.chain("Grasp water") is None

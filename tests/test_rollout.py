@@ -85,3 +85,95 @@ def test_rollout_state_round_trip_replays_episodes_in_progress():
         ea, eb = a.step(pick(rng_a)), b.step(pick(rng_b))
         assert [(e.goal, e.actions, e.observations) for e in ea] == [(e.goal, e.actions, e.observations) for e in eb]
     assert a.state_dict() == b.state_dict()
+
+
+class CounterEnv:
+    """A counter from 0; "inc" adds 1; goals "reach k" hold while the counter is >= k (state goals, like
+    Playground's); ``chain`` refuses goals that already hold. Horizon 6 steps per goal."""
+
+    def __init__(self):
+        self.n, self.goal, self.t, self.chained_to = 0, None, 0, []
+
+    def _info(self):
+        return {"admissible_actions": ["inc", "stay"], "achieved_goals": frozenset(f"reach {k}" for k in
+                                                                                  range(1, self.n + 1))}
+
+    def reset(self, seed=None, options=None):
+        self.n, self.goal, self.t = 0, (options or {}).get("goal") or "reach 1", 0
+        return f"at {self.n}", self._info()
+
+    def chain(self, goal):
+        if goal in self._info()["achieved_goals"]:
+            return None
+        self.goal, self.t = goal, 0
+        self.chained_to.append(goal)
+        return f"at {self.n}", self._info()
+
+    def step(self, action):
+        self.n += action == "inc"
+        self.t += 1
+        info = self._info()
+        done = self.goal in info["achieved_goals"]
+        return f"at {self.n}", float(done), done, not done and self.t >= 6, info
+
+
+def _counter_rollout(chain_goals, goals=("reach 2", "reach 4", "reach 6", "reach 8", "reach 1")):
+    it = iter(goals * 20)
+    return Rollout([CounterEnv()], _prompt, lambda idx: [next(it) for _ in idx], seed=3, chain_goals=chain_goals)
+
+
+def test_goal_chaining_starts_the_next_goal_where_a_success_left_off():
+    inc = lambda p, c: [0] * len(c)  # noqa: E731
+    r = _counter_rollout(chain_goals=2)
+    eps = [ep for _ in range(12) for ep in r.step(inc)]
+    # reach 2 from 0 (2 steps), reach 4 from 2, reach 6 from 4 (the budget of 2 chains is spent), then a reset:
+    # reach 8 from 0 is truncated after 6 steps
+    assert [(e.goal, len(e), e.success) for e in eps[:4]] == [("reach 2", 2, True), ("reach 4", 2, True),
+                                                               ("reach 6", 2, True), ("reach 8", 6, False)]
+    assert [e.observations[0] for e in eps[:4]] == ["at 0", "at 2", "at 4", "at 0"]
+    assert [sorted(e.prior) for e in eps[:3]] == [[], ["reach 1", "reach 2"], [f"reach {k}" for k in range(1, 5)]]
+    assert not eps[3].prior and r.envs[0].chained_to == ["reach 4", "reach 6"]
+    r0 = _counter_rollout(chain_goals=0)
+    eps0 = [ep for _ in range(12) for ep in r0.step(inc)]
+    assert all(e.observations[0] == "at 0" and not e.prior for e in eps0) and not r0.envs[0].chained_to
+
+
+def test_a_refused_chain_draws_more_goals_then_resets_with_the_first():
+    from autotelic.rollout import CHAIN_TRIES
+    inc = lambda p, c: [0] * len(c)  # noqa: E731
+    r = _counter_rollout(chain_goals=3, goals=("reach 3", "reach 2", "reach 4"))
+    eps = [ep for _ in range(4) for ep in r.step(inc)]
+    # reach 2 already holds at 3: the next draw, reach 4, is chained from 3
+    assert [(e.goal, e.observations[0]) for e in eps] == [("reach 3", "at 0"), ("reach 4", "at 3")]
+    drawn = []
+
+    def goals(idx):
+        drawn.append(len(idx))
+        return ["reach 2" if len(drawn) == 1 else "reach 1"] * len(idx)
+    r = Rollout([CounterEnv()], _prompt, goals, seed=3, chain_goals=3)
+    eps = [ep for _ in range(3) for ep in r.step(inc)]
+    # at 2 every goal drawn (reach 1) already holds: one extra call of CHAIN_TRIES - 1 goals, then a reset
+    assert [(e.goal, e.observations[0]) for e in eps] == [("reach 2", "at 0"), ("reach 1", "at 0")]
+    assert drawn[:3] == [1, 1, CHAIN_TRIES - 1] and not r.envs[0].chained_to
+
+
+def test_rollout_state_replays_a_chained_episode_in_progress():
+    inc = lambda p, c: [0] * len(c)  # noqa: E731
+    a = _counter_rollout(chain_goals=2)
+    for _ in range(5):  # inside the third goal (reach 6, chained twice)
+        a.step(inc)
+    state = a.state_dict()
+    assert [s["goal"] for s in state["slots"][0]["segments"]] == ["reach 2", "reach 4"]
+    b = _counter_rollout(chain_goals=2)
+    b.load_state_dict(state)
+    assert b.prompts() == a.prompts() and b.slots[0].episode.prior == a.slots[0].episode.prior
+    assert b.state_dict() == a.state_dict()
+    with pytest.raises(ValueError, match="does not replay"):
+        _counter_rollout(chain_goals=1).load_state_dict(state)
+
+
+def test_chaining_needs_envs_that_chain():
+    with pytest.raises(ValueError, match="chain"):
+        Rollout([object()], _prompt, lambda idx: [None] * len(idx), chain_goals=1)
+    with pytest.raises(ValueError, match=">= 0"):
+        Rollout([CounterEnv()], _prompt, lambda idx: [None] * len(idx), chain_goals=-1)
