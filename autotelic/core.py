@@ -53,7 +53,7 @@ class LoopCore:
 
     def __init__(self, parts: Parts, run_dir: str | Path, *, seed: int, total_env_steps: int, update_every: int,
                  callbacks: Sequence[Any] = (), strategy: Strategy | None = None,
-                 rng: np.random.Generator | None = None, chain_goals: int = 0) -> None:
+                 rng: np.random.Generator | None = None, chain_goals: int = 0, chain_replay: bool = True) -> None:
         self.parts = parts
         self.run_dir = Path(run_dir)
         self.seed = int(seed)
@@ -67,6 +67,7 @@ class LoopCore:
         self.strategy.setup(self)
         self.rollout = Rollout(parts.envs, parts.prompt, self._next_goals, seed=self.seed + r,
                                chain_goals=chain_goals)
+        self.chain_replay = bool(chain_replay)  # an off-policy learner also replays each successful chain whole
         self.env_steps = 0
         self.episodes = 0
         self.recent: collections.deque[bool] = collections.deque(maxlen=RECENT)
@@ -127,6 +128,10 @@ class LoopCore:
         finished = self.rollout.step(pipelined(self._act, self.envs))
         self.env_steps = self.rollout.env_steps * self.strategy.world_size  # every rank steps as many envs
         self.learner.observe(finished)
+        stitched = self.rollout.take_stitched()
+        replay_only = getattr(self.learner, "replay_only", None)  # optional: off-policy learners with a replay
+        if stitched and self.chain_replay and replay_only is not None and not self.learner.on_policy:
+            replay_only(stitched)
         stop = self._interrupt is not None and self._interrupt.requested
         episodes, n_updates, self._stop = self.strategy.exchange(finished, self.learner.pending_updates(), stop)
         for ep in episodes:  # every rank, same order: identical goal graphs and curriculum statistics

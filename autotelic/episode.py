@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
 
 
 @dataclass
@@ -84,3 +85,29 @@ class Episode:
                    rewards=list(d["rewards"]), achieved=[frozenset(a) for a in d["achieved"]],
                    terminated=bool(d["terminated"]), truncated=bool(d["truncated"]),
                    logps=[float(x) for x in d.get("logps", [])], prior=frozenset(d.get("prior", ())))
+
+
+def stitch(segments: Sequence[Episode], compute_reward: Callable[[str, Iterable[str]], "tuple[float, bool]"]
+           ) -> Episode | None:
+    """The goals chained in one env episode as one episode from its reset pursuing the last segment's goal (rewards
+    of the earlier steps recomputed for it); None when that goal was already achieved in an earlier segment."""
+    *before, last = segments
+    goal = last.goal
+    ep = Episode(goal=goal)
+    for seg in before:
+        for achieved in seg.achieved:
+            r, hit = compute_reward(goal, achieved)
+            if hit:
+                return None
+            ep.rewards.append(float(r))
+        ep.observations += seg.observations[:-1]  # its last state is where the next goal started
+        ep.admissible += seg.admissible[:-1]
+        ep.actions += seg.actions
+        ep.achieved += seg.achieved
+    ep.observations += last.observations
+    ep.admissible += last.admissible
+    ep.actions += last.actions
+    ep.rewards += last.rewards
+    ep.achieved += last.achieved
+    ep.terminated, ep.truncated = last.terminated, last.truncated
+    return ep

@@ -35,7 +35,8 @@ class Learner(Protocol):
     dist: Any  # None in one process; the data-parallel strategy's collectives (average_gradients) otherwise
 
     def observe(self, episodes: Sequence[Episode]) -> None:
-        """Take finished training episodes (terminated or truncated)."""
+        """Take finished training episodes (terminated or truncated). An off-policy learner may also define
+        ``replay_only(episodes)``: data that earns no updates (the loop's stitched goal chains, ``loop.chain_replay``)."""
 
     def ready(self) -> bool:
         """Enough data observed to start updating."""

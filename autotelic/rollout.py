@@ -6,7 +6,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .episode import Episode
+from .envs.base import default_compute_reward
+from .episode import Episode, stitch
 
 PromptFn = Callable[[str, str], str]
 ActFn = Callable[[list[str], list[list[str]]], list[int]]  # may return ``policy.Actions`` (indices + ``logp``)
@@ -23,6 +24,7 @@ class _Slot:
     requested: str | None  # the goal passed to reset or chain (None: the env chose ``episode.goal`` itself)
     info: dict[str, Any] = field(default_factory=dict)
     segments: list[dict[str, Any]] = field(default_factory=list)  # earlier goals of this env episode: goal, actions
+    history: list[Episode] = field(default_factory=list)  # their episodes
 
 
 def _chain_fn(env: Any) -> Callable[[str], "tuple[str, dict] | None"] | None:
@@ -67,6 +69,7 @@ class Rollout:
                              f"(set loop.chain_goals=0)")
         self.envs, self.prompt_fn, self.next_goals = list(envs), prompt_fn, next_goals
         self.chain_goals = int(chain_goals)
+        self._stitched: list[Episode] = []
         self.rng = np.random.default_rng(seed)
         self.slots: list[_Slot] = []
         self.slots = [self._reset(i, g, s) for i, g, s in zip(*self._draw(range(len(self.envs))))]
@@ -101,7 +104,13 @@ class Rollout:
         prior = ended.prior | ended.achieved_goals()
         segments = [*slot.segments, {"goal": slot.requested, "actions": [int(a) for a in ended.actions]}]
         return _Slot(Episode(goal=goal, observations=[obs], admissible=[actions], prior=prior), slot.seed, goal,
-                     info, segments)
+                     info, segments, [*slot.history, ended])
+
+    def take_stitched(self) -> list[Episode]:
+        """The chains that ended in a success since the last call, each as one episode from its env's reset
+        pursuing the goal achieved last (``episode.stitch``): off-policy data for the whole way to a deep goal."""
+        out, self._stitched = self._stitched, []
+        return out
 
     def _reset(self, i: int, goal: str | None, seed: int) -> _Slot:
         obs, info = self.envs[i].reset(seed=seed, options=None if goal is None else {"goal": goal})
@@ -185,6 +194,13 @@ class Rollout:
             ep = self._advance(i, int(a), lp)
             if ep is not None:
                 finished.append((i, ep))
+        for i, ep in finished:
+            if ep.success and self.slots[i].history:
+                env = self.envs[i]
+                reward_fn = getattr(getattr(env, "unwrapped", env), "compute_reward", default_compute_reward)
+                whole = stitch([*self.slots[i].history, ep], reward_fn)
+                if whole is not None:
+                    self._stitched.append(whole)
         ended = dict(finished)
         indices, goals, seeds = self._draw([i for i, _ in finished])
         chained = {i: self._chain(i, ended[i], goal) for i, goal in zip(indices, goals)}

@@ -204,6 +204,12 @@ class SACLearner:
             if self.ready():
                 self._credit += len(ep) * self.cfg.updates_per_step
 
+    def replay_only(self, episodes: Sequence[Episode]) -> None:
+        """Add episodes to the replay without crediting updates (the loop's stitched chains: their steps were
+        already counted once, as the chain's own episodes)."""
+        for ep in episodes:
+            self.replay.add(ep)
+
     def ready(self) -> bool:
         return len(self.replay) >= max(1, self.cfg.learning_starts)
 

@@ -116,6 +116,8 @@ class LoopConfig:
     update_every: int = 16       # run the learner's pending updates every this many env steps
     chain_goals: int = 0         # after a success, pursue up to this many next goals from the state reached (envs
     #                              with chain(goal): Playground, Crafter) before a reset; 0: reset after every episode
+    chain_replay: bool = True    # an off-policy learner also gets each successful chain as one episode from the
+    #                              reset pursuing its last goal (replay only: no extra updates)
     log_every: int = 1_000
     eval_every: int = 2_000      # 0 disables periodic evaluation
     eval_goals: int = 24         # discovered goals evaluated (a seeded sample when more are known)

@@ -177,3 +177,27 @@ def test_chaining_needs_envs_that_chain():
         Rollout([object()], _prompt, lambda idx: [None] * len(idx), chain_goals=1)
     with pytest.raises(ValueError, match=">= 0"):
         Rollout([CounterEnv()], _prompt, lambda idx: [None] * len(idx), chain_goals=-1)
+
+
+def test_a_successful_chain_is_stitched_into_one_episode_from_the_reset():
+    inc = lambda p, c: [0] * len(c)  # noqa: E731
+    r = _counter_rollout(chain_goals=2)
+    eps = [ep for _ in range(6) for ep in r.step(inc)]  # reach 2, then reach 4 and reach 6 chained
+    stitched = r.take_stitched()
+    assert r.take_stitched() == [] and len(eps) == 3
+    assert [(e.goal, len(e), e.observations[0]) for e in stitched] == [("reach 4", 4, "at 0"), ("reach 6", 6, "at 0")]
+    six = stitched[1]
+    six.validate()
+    assert six.rewards == [0.0] * 5 + [1.0] and six.terminated and six.success and not six.prior
+    assert six.observations == [f"at {k}" for k in range(7)] and six.achieved == [e for ep in eps for e in ep.achieved]
+
+
+def test_stitching_skips_a_goal_achieved_before_its_segment():
+    from autotelic.envs.base import default_compute_reward
+    from autotelic.episode import stitch
+    from episodes import make_episode
+    first = make_episode("a", [["b"], ["a"]], success=True)
+    second = make_episode("b", [["b"]], success=True)
+    assert stitch([first, second], default_compute_reward) is None  # b came before the chain asked for it
+    whole = stitch([first, make_episode("c", [[], ["c"]], success=True)], default_compute_reward)
+    assert whole.goal == "c" and whole.rewards == [0.0, 0.0, 0.0, 1.0] and len(whole.observations) == 5

@@ -498,3 +498,12 @@ def test_target_trunk_scores_next_states_for_the_target_heads_and_follows_by_pol
     L2 = make(target_trunk=True)
     L2.load_state_dict(L.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(L2.target_policy.parameters(), L.target_policy.parameters()))
+
+
+def test_replay_only_episodes_are_replayed_but_earn_no_updates(small_setup):
+    make, eps = small_setup
+    L = make(updates_per_step=0.5)
+    L.observe(eps)
+    n, size = L.pending_updates(), len(L.replay)
+    L.replay_only(eps[:3])
+    assert L.pending_updates() == n and len(L.replay) == size + sum(len(e) for e in eps[:3])
