@@ -1,20 +1,22 @@
 """Benchmark: the built-in real envs, a uniform random policy vs SAC+HER (and PPO on BabyAI), on the same budget.
 
   babyai   configs/babyai.yaml  (BabyAI-Text GoToLocal, 24-step limit): random, sac_her, ppo
-  crafter  configs/crafter.yaml (Crafter-Text, 22 achievements, 100-step episodes): random, sac_her
+  crafter  configs/crafter.yaml (Crafter-Text, 22 achievements, 100-step episodes): random, sac_her, sac_her_chain
+  textworld configs/textworld.yaml (TextWorld-Text, two generated games, their facts as goals): random, sac_her
 
 Every method gets the same env-step budget per seed. ``random`` plays the uniform policy over the admissible actions
 through the same envs (goals chosen by the env) and feeds its episodes to a goal graph, so "goals achieved" and the
 stepping-stone edges compare like for like. After training, each method's greedy policy (``random``: the uniform
 policy) is evaluated on a fixed goal set: BabyAI the level's 15 train goals (and, apart, its 3 held-out goals),
 Crafter the 22 achievements; success is also reported per goal family (``env.goal_family``).
-Targets (issue 16): BabyAI GoToLocal SAC+HER greedy success >= 2x random; Crafter SAC+HER achieves more distinct
-achievements than random within the budget, with Crafter's tech-tree edges in its goal graph.
+Targets (issue 16): BabyAI GoToLocal SAC+HER greedy success >= 2x random; Crafter SAC+HER (with or without goal
+chaining) achieves more distinct achievements than random within the budget, with Crafter's tech-tree edges in its
+goal graph. TextWorld has no target: random vs SAC+HER is reported.
 
 Each (env, method, seed) is one part: run parts as separate processes (``--envs``, ``--methods``, ``--seeds``,
 ``--out``) and combine their JSON with ``--merge`` (table, targets, one JSON). ``--short`` is a smoke run.
 
-Usage: python benchmarks/envs.py [--short] [--envs babyai,crafter] [--methods random,sac_her,ppo] [--seeds 3]
+Usage: python benchmarks/envs.py [--short] [--envs babyai,crafter,textworld] [--methods random,sac_her,ppo] [--seeds 3]
                                  [--steps N] [--eval-repeats R] [--merge JSON ...] [--out PATH]
 """
 from __future__ import annotations
@@ -41,9 +43,12 @@ from autotelic.workers import make_env  # noqa: E402
 NAME = "envs"
 ENVS: dict[str, dict[str, Any]] = {
     "babyai": {"config": "babyai", "methods": ("random", "sac_her", "ppo"), "package": "minigrid"},
-    "crafter": {"config": "crafter", "methods": ("random", "sac_her"), "package": "crafter"},
+    "crafter": {"config": "crafter", "methods": ("random", "sac_her", "sac_her_chain"), "package": "crafter"},
+    "textworld": {"config": "textworld", "methods": ("random", "sac_her"), "package": "textworld"},
 }
-METHOD_OVERRIDES = {"sac_her": ["learner=sac"], "ppo": ["learner=ppo"], "random": []}
+# sac_her_chain: goal chaining (README "Goal chaining"): after a success the next goal starts where it left off
+METHOD_OVERRIDES = {"sac_her": ["learner=sac"], "ppo": ["learner=ppo"], "random": [],
+                    "sac_her_chain": ["learner=sac", "loop.chain_goals=4"]}
 # Crafter's tech tree (Hafner 2021, Fig. 4): each edge is a prerequisite
 TECH_TREE = [("collect wood", "place table"), ("place table", "make wood pickaxe"),
              ("place table", "make wood sword"), ("make wood pickaxe", "collect stone"),
@@ -55,7 +60,7 @@ TECH_TREE = [("collect wood", "place table"), ("place table", "make wood pickaxe
              ("place plant", "eat plant")]
 SHORT = ["env.n_envs=4", "sac.batch_size=8", "sac.learning_starts=32", "ppo.rollout_steps=32",
          "ppo.minibatch_size=16", "ppo.epochs=1", "loop.eval_goals=2"]
-SHORT_ENV = {"babyai": [], "crafter": ["env.kwargs.area=[32,32]", "env.kwargs.max_steps=30"]}
+SHORT_ENV = {"babyai": [], "crafter": ["env.kwargs.area=[32,32]", "env.kwargs.max_steps=30"], "textworld": []}
 
 
 def eval_goals(env: Any, limit: int | None) -> tuple[list[str], list[str]]:
@@ -184,19 +189,21 @@ def targets(agg: dict[str, dict[str, Any]]) -> dict[str, Any]:
         ratio = her["greedy"]["all"] / rnd["greedy"]["all"] if rnd["greedy"]["all"] > 0 else None
         out["babyai_greedy_over_random"] = {"value": ratio, "target": 2.0,
                                             "met": None if ratio is None else ratio >= 2.0}
-    rnd, her = agg.get("crafter/random"), agg.get("crafter/sac_her")
-    if rnd and her:
-        out["crafter_discovered"] = {"sac_her": her["n_discovered"], "random": rnd["n_discovered"],
-                                     "met": her["n_discovered"] > rnd["n_discovered"],
-                                     "tech_tree_edges": her["tech_tree_edges"]}
+    for method in ("sac_her", "sac_her_chain"):
+        rnd, her = agg.get("crafter/random"), agg.get(f"crafter/{method}")
+        if rnd and her:
+            out[f"crafter_discovered_{method}"] = {method: her["n_discovered"], "random": rnd["n_discovered"],
+                                                   "met": her["n_discovered"] > rnd["n_discovered"],
+                                                   "tech_tree_edges": her["tech_tree_edges"]}
     return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = base_parser(NAME, __doc__)
-    ap.add_argument("--envs", default=",".join(ENVS), help="comma-separated subset of babyai,crafter")
+    ap.add_argument("--envs", default=",".join(ENVS), help="comma-separated subset of babyai,crafter,textworld")
     ap.add_argument("--methods", default=None,
-                    help="comma-separated subset of random,sac_her,ppo (default: every method of each env)")
+                    help="comma-separated subset of random,sac_her,sac_her_chain,ppo (default: every method of each "
+                         "env)")
     ap.add_argument("--eval-repeats", type=int, default=None, help="greedy episodes per goal (default 4; 1 short)")
     ap.add_argument("--eval-limit", type=int, default=None, help="evaluate only the first N goals of the set")
     ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
@@ -221,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(ENVS[e]["methods"])
             for m in methods:
                 if m not in METHOD_OVERRIDES:
-                    raise SystemExit(f"unknown method {m!r}; expected a subset of random,sac_her,ppo")
+                    raise SystemExit(f"unknown method {m!r}; expected a subset of {','.join(METHOD_OVERRIDES)}")
                 if m not in ENVS[e]["methods"]:
                     continue  # e.g. ppo on crafter: not part of this benchmark
                 for s in args.seed_list:
