@@ -54,8 +54,8 @@ class AutotelicLoop(LoopCore):
         return self.evaluator(self.policy, self.graph, self.env_steps, self.curriculum) if self.is_main else {}
 
     @classmethod
-    def resume(cls, run_dir: str | Path, overrides: Sequence[str] = (), *, strategy: Strategy | None = None
-               ) -> "AutotelicLoop":
+    def resume(cls, run_dir: str | Path, overrides: Sequence[str] = (), *, strategy: Strategy | None = None,
+               callbacks: Sequence[Callback] = ()) -> "AutotelicLoop":
         """Rebuild a run from ``run_dir/config.yaml`` (plus overrides, e.g. a longer budget) and its latest
         checkpoint."""
         run_dir = Path(run_dir)
@@ -67,7 +67,7 @@ class AutotelicLoop(LoopCore):
         if cfg.loop.total_env_steps < step:
             raise ConfigError(f"loop.total_env_steps={cfg.loop.total_env_steps} is below the run's step {step}: "
                               f"to extend the run give a larger budget, e.g. loop.total_env_steps={2 * step}")
-        loop = cls(cfg, run_dir, strategy=strategy)
+        loop = cls(cfg, run_dir, strategy=strategy, callbacks=callbacks)
         loop.load_state_dict(state)
         return loop
 

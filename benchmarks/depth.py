@@ -16,6 +16,7 @@ Parts run as separate processes (one core each) and are combined with ``--merge`
     python benchmarks/depth.py --label gamma0.8 --set her.gamma=0.8 --seeds 0,1,2 --steps 12000 --threads 1 \\
         --out benchmarks/out/depth/gamma0.8.json
     python benchmarks/depth.py --merge benchmarks/out/depth/*.json
+    python benchmarks/depth.py --extend benchmarks/out/depth/gamma0.8.json --steps 24000 --out ...  # resume, longer
 
 (one process per seed works too: ``--seed 1`` (or ``--seeds 1,``) is seed 1 alone, ``--seeds 1`` a count, i.e.
 seed 0; parts of one variant are pooled by ``--merge``).
@@ -40,7 +41,9 @@ from common import (RESULTS, base_parser, finish_args, fmt, fresh_dir, greedy_su
 
 from autotelic.callbacks import Callback  # noqa: E402
 from autotelic.core import crossed  # noqa: E402
+from autotelic.config import load_config  # noqa: E402
 from autotelic.loop import AutotelicLoop  # noqa: E402
+from autotelic.schema import TrainConfig  # noqa: E402
 from autotelic.workers import make_env  # noqa: E402
 
 NAME = "depth"
@@ -76,10 +79,31 @@ def run_seed(args: Any, seed: int) -> dict[str, Any]:
     run_dir = fresh_dir(Path(args.runs_dir) / NAME / f"{args.label}-s{seed}", args.runs_dir)
     over = [f"loop.total_env_steps={args.steps}"] + (SHORT if args.short else []) + list(args.overrides)
     cfg = make_config(args.config, over + quiet_overrides(args, run_dir, seed))
-    eval_cfg = dataclasses.replace(cfg.env, kwargs={**cfg.env.kwargs, "horizon_factor": args.eval_horizon_factor})
-    cb = FamilyEval([make_env(eval_cfg) for _ in range(16)], args.eval_every, args.eval_repeats, seed)
+    cb = FamilyEval(_eval_envs(cfg, args.eval_horizon_factor), args.eval_every, args.eval_repeats, seed)
     print(f"[{NAME}] {args.label} seed {seed}: {args.steps} env steps ...", file=sys.stderr, flush=True)
-    res = train(cfg, AutotelicLoop(cfg, callbacks=[cb]))
+    return _result(seed, cb, train(cfg, AutotelicLoop(cfg, callbacks=[cb])))
+
+
+def extend_seed(run: dict[str, Any], meta: dict[str, Any], steps: int) -> dict[str, Any]:
+    """Resume a part's run (its latest checkpoint) to ``steps`` env steps, evaluating as the part did; resume is
+    exact, so the curve is the one a run of ``steps`` from the start would give."""
+    cfg = load_config(TrainConfig, str(Path(run["run_dir"]) / "config.yaml"))
+    cb = FamilyEval(_eval_envs(cfg, meta["eval_horizon_factor"]), meta["eval_every"], meta["eval_repeats"],
+                    run["seed"])
+    loop = AutotelicLoop.resume(run["run_dir"], [f"loop.total_env_steps={steps}"], callbacks=[cb])
+    cb.history = [h for h in run["history"] if h["step"] <= loop.env_steps]
+    print(f"[{NAME}] seed {run['seed']}: {loop.env_steps} -> {steps} env steps ...", file=sys.stderr, flush=True)
+    out = _result(run["seed"], cb, train(loop.cfg, loop))
+    out["wall_s"] += run["wall_s"]
+    return out
+
+
+def _eval_envs(cfg: Any, horizon_factor: float) -> list[Any]:
+    eval_cfg = dataclasses.replace(cfg.env, kwargs={**cfg.env.kwargs, "horizon_factor": horizon_factor})
+    return [make_env(eval_cfg) for _ in range(16)]
+
+
+def _result(seed: int, cb: FamilyEval, res: Any) -> dict[str, Any]:
     steps = [h["step"] for h in cb.history]
     reach = {f: {str(lv): steps_to_reach(steps, [h[f] if h[f] is not None else -1.0 for h in cb.history], lv)
                  for lv in LEVELS} for f in FAMILIES}
@@ -166,11 +190,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--eval-horizon-factor", type=float, default=1.5,
                     help="Playground horizon factor of the evaluation envs (default 1.5, the env's default)")
     ap.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="combine part reports")
+    ap.add_argument("--extend", default=None, metavar="JSON",
+                    help="resume the runs of this part report to --steps env steps (a new part in --out)")
     args = ap.parse_args(argv)
     if args.merge:
         meta, variants = merge(args.merge)
         text = report(meta, variants)
         out = Path(args.out) if args.out else Path(args.merge[0]).parent / "depth_merged.json"
+    elif args.extend:
+        (_, part), = read_parts([args.extend], NAME, "variants")
+        if not args.steps or not args.out or args.steps <= part["meta"]["steps"]:
+            raise SystemExit(f"--extend needs --out and --steps above the part's {part['meta']['steps']}")
+        meta = {**part["meta"], "steps": args.steps, "extended_from": part["meta"]["steps"]}
+        variants = {name: aggregate([extend_seed(r, meta, args.steps) for r in v["runs"]], v["overrides"])
+                    for name, v in part["variants"].items()}
+        text = report(meta, variants)
+        out = Path(args.out)
     else:
         args = finish_args(args, NAME, steps=12000, short_steps=192, seeds="3", short_seeds="1")
         args.eval_every = args.eval_every or (96 if args.short else 2000)

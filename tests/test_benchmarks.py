@@ -178,6 +178,15 @@ def test_depth_short(tmp_path):
     with pytest.raises(SystemExit, match="seed \\[0\\] twice"):
         _load("depth").main(["--merge", str(tmp_path / "depth.json"), str(tmp_path / "depth.json"), "--plots",
                              str(plots)])
+    # --extend resumes the part's run: the curve continues and equals a run of the longer budget from the start
+    ext = _load("depth").main(["--extend", str(tmp_path / "depth.json"), "--steps", "96", "--out",
+                               str(tmp_path / "ext.json"), "--plots", str(plots)])
+    (erun,) = ext["variants"]["tiny"]["runs"]
+    assert [h["step"] for h in erun["history"]] == [32, 64, 96] and erun["history"][:2] == run["history"]
+    _, fresh, _ = _run("depth", tmp_path / "fresh", "--steps", "96", "--eval-every", "32", "--label", "tiny")
+    assert fresh["variants"]["tiny"]["runs"][0]["history"] == erun["history"]
+    with pytest.raises(SystemExit, match="--steps above"):
+        _load("depth").main(["--extend", str(tmp_path / "depth.json"), "--steps", "64", "--out", str(tmp_path / "x")])
 
 
 def test_profile_run_short(tmp_path):
