@@ -27,6 +27,20 @@ def short_default_run(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in TIMING_METRICS} for r in read_metrics(run_dir)]
 
 
+# Statistics of the networks (sums of floats): CPUs with other vector units round them differently, and the
+# difference grows with every update (another x86-64 machine than the recording one: 1e-7 relative up to step 384,
+# 1.3e-4 at step 512, 3.7e-3 on losses/alpha at 640). Everything else (episodes, successes, goals, the curriculum)
+# follows discrete events and must match exactly.
+CONTINUOUS = ("losses/", "charts/alpha", "charts/entropy", "charts/q_mean", "charts/target_mean", "_grad_norm")
+TIGHT_UNTIL = 384  # the rows before drift compounds: the same maths to 1e-5
+
+
+def _tolerance(key: str, step: int) -> dict[str, float]:
+    if not any(c in key for c in CONTINUOUS):
+        return {"rel_tol": 1e-9, "abs_tol": 1e-12}
+    return {"rel_tol": 1e-5, "abs_tol": 1e-7} if step <= TIGHT_UNTIL else {"rel_tol": 2e-2, "abs_tol": 2e-3}
+
+
 def test_short_default_run_matches_the_recorded_metrics(tmp_path):
     reference = json.loads(REFERENCE.read_text())
     rows = short_default_run(tmp_path / "run")
@@ -34,7 +48,7 @@ def test_short_default_run_matches_the_recorded_metrics(tmp_path):
     for ref, row in zip(reference, rows):
         for key, want in ref.items():
             assert key in row, f"metric {key} missing at step {ref['step']}"
-            assert math.isclose(row[key], want, rel_tol=1e-5, abs_tol=1e-7), \
+            assert math.isclose(row[key], want, **_tolerance(key, ref["step"])), \
                 f"{key} at step {ref['step']}: {row[key]} != recorded {want}"
 
 
