@@ -321,10 +321,7 @@ class BabyAIText(TextEnv):
                 "feasible": True}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
-        super().reset(seed=seed)
-        if seed is not None:
-            self._rng.seed(seed)
-        goal = self.reset_options(options).get("goal")
+        goal = self.begin_reset(seed, options).get("goal")
         if goal is None:
             family, need = self._sample_goal(self._rng)
             goal = goal_text(family, *need)

@@ -45,6 +45,15 @@ class TextEnv(gym.Env):
             raise TextEnvError(f"unknown reset option(s) {sorted(unknown)}; expected {accepted}")
         return options
 
+    def begin_reset(self, seed: int | None, options: dict[str, Any] | None,
+                    extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The common start of ``reset``: Gymnasium's seeding, the env's own ``self._rng`` reseeded when ``seed``
+        is given, and ``reset_options(options, extra)``."""
+        gym.Env.reset(self, seed=seed)
+        if seed is not None:
+            self._rng.seed(seed)
+        return self.reset_options(options, extra)
+
     def vocabulary(self) -> list[str]:
         """Words the env can emit; the default is empty (tokenizers then fall back to their unknown token)."""
         return []

@@ -148,10 +148,7 @@ class CrafterText(TextEnv):
                 "feasible": True}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
-        super().reset(seed=seed)
-        if seed is not None:
-            self._rng.seed(seed)
-        goal = self.reset_options(options).get("goal")
+        goal = self.begin_reset(seed, options).get("goal")
         if goal is None:
             goal = self._rng.choice(GOALS)
         goal_family(goal)  # a clear error for a string outside the 22

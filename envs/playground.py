@@ -347,10 +347,7 @@ class PlaygroundText(TextEnv):
                 "goal": self.goal, "feasible": self.feasible}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
-        super().reset(seed=seed)
-        if seed is not None:
-            self._rng.seed(seed)
-        options = self.reset_options(options, extra=("feasible",))
+        options = self.begin_reset(seed, options, extra=("feasible",))
         goal = options.get("goal")
         if goal is None:
             goal = self._rng.choice(self._goals)

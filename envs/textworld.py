@@ -254,10 +254,7 @@ class TextWorldText(TextEnv):
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
-        super().reset(seed=seed)
-        if seed is not None:
-            self._rng.seed(seed)
-        goal = self.reset_options(options).get("goal")
+        goal = self.begin_reset(seed, options).get("goal")
         if goal is None:
             game = self._rng.randrange(self.n_games)
             goal = self._rng.choice(self.game_goals[game])
