@@ -65,9 +65,10 @@ class LoopCore:
         # rank r: its own envs' seeds and its own sampling stream (the model init used `seed` on every rank)
         self.rng = rng if rng is not None and n == 1 else seed_everything(self.seed + r)
         self.strategy.setup(self)
+        # an off-policy learner with ``replay_only`` also replays each successful chain whole
+        stitch = chain_replay and not parts.learner.on_policy and hasattr(parts.learner, "replay_only")
         self.rollout = Rollout(parts.envs, parts.prompt, self._next_goals, seed=self.seed + r,
-                               chain_goals=chain_goals)
-        self.chain_replay = bool(chain_replay)  # an off-policy learner also replays each successful chain whole
+                               chain_goals=chain_goals, stitch_chains=stitch)
         self.env_steps = 0
         self.episodes = 0
         self.recent: collections.deque[bool] = collections.deque(maxlen=RECENT)
@@ -128,10 +129,9 @@ class LoopCore:
         finished = self.rollout.step(pipelined(self._act, self.envs))
         self.env_steps = self.rollout.env_steps * self.strategy.world_size  # every rank steps as many envs
         self.learner.observe(finished)
-        stitched = self.rollout.take_stitched()
-        replay_only = getattr(self.learner, "replay_only", None)  # optional: off-policy learners with a replay
-        if stitched and self.chain_replay and replay_only is not None and not self.learner.on_policy:
-            replay_only(stitched)
+        stitched = self.rollout.take_stitched()  # empty unless the learner replays chains (see __init__)
+        if stitched:
+            self.learner.replay_only(stitched)
         stop = self._interrupt is not None and self._interrupt.requested
         episodes, n_updates, self._stop = self.strategy.exchange(finished, self.learner.pending_updates(), stop)
         for ep in episodes:  # every rank, same order: identical goal graphs and curriculum statistics

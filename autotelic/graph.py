@@ -304,18 +304,19 @@ class GoalGraph:
         self._episodes += 1
         first = episode.first_achieved()
         new: list[str] = []
-        idx: list[tuple[int, int]] = []
+        # first-achievement step per goal; the goals of ``episode.prior`` (achieved earlier in the same env
+        # episode, before a chained goal) come before all of this episode's
+        when = {self._ensure(g): -1 for g in sorted(episode.prior)}
+        achieved: list[int] = []
         for g, t in first.items():
             i = self._ensure(g)
             if self._cols["first_seen"][i] < 0:
                 self._discover(i, step, episode.goal)
                 new.append(g)
             self._cols["times_achieved"][i] += 1
-            idx.append((i, t))
-        # goals of ``episode.prior`` (achieved earlier in the same env episode, before a chained goal) come first
-        when = {i: -1 if g in episode.prior else t for (i, t), g in zip(idx, first)}
-        when.update((self._ensure(g), -1) for g in episode.prior if g not in first)
-        for b, _ in idx:  # n_{A<B} += 1 for every A first achieved strictly before B
+            when.setdefault(i, t)
+            achieved.append(i)
+        for b in achieved:  # n_{A<B} += 1 for every A first achieved strictly before B
             self._dirty.add(b)
             row = self._before.setdefault(b, {})
             for a, ta in when.items():

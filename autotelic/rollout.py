@@ -23,17 +23,21 @@ class _Slot:
     seed: int
     requested: str | None  # the goal passed to reset or chain (None: the env chose ``episode.goal`` itself)
     info: dict[str, Any] = field(default_factory=dict)
-    segments: list[dict[str, Any]] = field(default_factory=list)  # earlier goals of this env episode: goal, actions
-    history: list[Episode] = field(default_factory=list)  # their episodes
+    history: list[Episode] = field(default_factory=list)  # the earlier (chained-from) goals of this env episode
+    origin: str | None = None  # the goal passed to the env episode's reset (``requested`` of its first goal)
+
+
+def _base(env: Any) -> Any:
+    return getattr(env, "unwrapped", env)
 
 
 def _chain_fn(env: Any) -> Callable[[str], "tuple[str, dict] | None"] | None:
     """The env's optional ``chain(goal)`` (the text-env protocol's goal chaining), or None."""
-    return getattr(getattr(env, "unwrapped", env), "chain", None)
+    return getattr(_base(env), "chain", None)
 
 
 def _env_goal(env: Any) -> str:
-    goal = getattr(getattr(env, "unwrapped", env), "goal", None)
+    goal = getattr(_base(env), "goal", None)
     if not isinstance(goal, str):
         raise ValueError(f"{type(env).__name__} must set env.goal on reset (the text-env protocol)")
     return goal
@@ -56,10 +60,12 @@ class Rollout:
     there), up to ``CHAIN_TRIES`` − 1 more goals are drawn from ``next_goals`` (so the chained goal follows the
     curriculum's distribution restricted to goals reachable from that state) before the env resets with the first
     goal drawn. An episode in progress is then (reset seed, the earlier goals with their actions, goal, actions).
+    With ``stitch_chains``, each chain that ends in a success is also kept as one episode from the reset
+    (``take_stitched``).
     """
 
     def __init__(self, envs: Sequence[Any], prompt_fn: PromptFn, next_goals: GoalsFn, seed: int = 0,
-                 chain_goals: int = 0):
+                 chain_goals: int = 0, stitch_chains: bool = False):
         if not envs:
             raise ValueError("Rollout needs at least one env")
         if chain_goals < 0:
@@ -68,7 +74,7 @@ class Rollout:
             raise ValueError(f"goal chaining needs envs with chain(goal); {type(envs[0]).__name__} has none "
                              f"(set loop.chain_goals=0)")
         self.envs, self.prompt_fn, self.next_goals = list(envs), prompt_fn, next_goals
-        self.chain_goals = int(chain_goals)
+        self.chain_goals, self.stitch_chains = int(chain_goals), bool(stitch_chains)
         self._stitched: list[Episode] = []
         self.rng = np.random.default_rng(seed)
         self.slots: list[_Slot] = []
@@ -86,7 +92,7 @@ class Rollout:
 
     def _chainable(self, i: int, ended: Episode) -> bool:
         """Whether env i's just-finished episode may be followed by a chained goal (a success, budget left)."""
-        return ended.success and len(self.slots[i].segments) < self.chain_goals
+        return ended.success and len(self.slots[i].history) < self.chain_goals
 
     def _chain(self, i: int, ended: Episode, goal: str | None) -> _Slot | None:
         """The slot pursuing ``goal`` from where ``ended`` (env i's episode that just finished) left off, or None
@@ -102,9 +108,8 @@ class Rollout:
         if not actions:
             raise ValueError(f"env {i} offered no admissible action when chaining to {goal!r}")
         prior = ended.prior | ended.achieved_goals()
-        segments = [*slot.segments, {"goal": slot.requested, "actions": [int(a) for a in ended.actions]}]
         return _Slot(Episode(goal=goal, observations=[obs], admissible=[actions], prior=prior), slot.seed, goal,
-                     info, segments, [*slot.history, ended])
+                     info, [*slot.history, ended], slot.origin)
 
     def take_stitched(self) -> list[Episode]:
         """The chains that ended in a success since the last call, each as one episode from its env's reset
@@ -118,15 +123,20 @@ class Rollout:
         actions = tuple(info["admissible_actions"])
         if not actions:
             raise ValueError(f"env {i} offered no admissible action at reset (goal {pursued!r})")
-        return _Slot(Episode(goal=pursued, observations=[obs], admissible=[actions]), seed, goal, info)
+        return _Slot(Episode(goal=pursued, observations=[obs], admissible=[actions]), seed, goal, info, origin=goal)
 
     def state_dict(self) -> dict[str, Any]:
         """The generator state and, per env, the (seed, goal, actions, behaviour log-probs) of the episode in
         progress."""
         return {"rng": self.rng.bit_generator.state, "env_steps": self.env_steps,
                 "slots": [{"seed": s.seed, "goal": s.requested, "actions": list(s.episode.actions),
-                           "logps": list(s.episode.logps), "segments": [dict(x) for x in s.segments]}
-                          for s in self.slots]}
+                           "logps": list(s.episode.logps), "segments": self._segments(s)} for s in self.slots]}
+
+    @staticmethod
+    def _segments(slot: _Slot) -> list[dict[str, Any]]:
+        """The earlier goals of the slot's env episode as (goal passed to reset or chain, actions)."""
+        goals = [slot.origin] + [ep.goal for ep in slot.history[1:]]
+        return [{"goal": g, "actions": [int(a) for a in ep.actions]} for g, ep in zip(goals, slot.history)]
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Rebuild every episode in progress by resetting with its seed and first goal and replaying its actions
@@ -195,9 +205,8 @@ class Rollout:
             if ep is not None:
                 finished.append((i, ep))
         for i, ep in finished:
-            if ep.success and self.slots[i].history:
-                env = self.envs[i]
-                reward_fn = getattr(getattr(env, "unwrapped", env), "compute_reward", default_compute_reward)
+            if self.stitch_chains and ep.success and self.slots[i].history:
+                reward_fn = getattr(_base(self.envs[i]), "compute_reward", default_compute_reward)
                 whole = stitch([*self.slots[i].history, ep], reward_fn)
                 if whole is not None:
                     self._stitched.append(whole)
@@ -205,7 +214,7 @@ class Rollout:
         indices, goals, seeds = self._draw([i for i, _ in finished])
         chained = {i: self._chain(i, ended[i], goal) for i, goal in zip(indices, goals)}
         retry = [i for i in indices if chained[i] is None and self._chainable(i, ended[i])]
-        if retry and CHAIN_TRIES > 1:  # the curriculum's law given "reachable from here": rejection sampling
+        if retry:  # the curriculum's law given "reachable from here": rejection sampling
             extra = iter(self.next_goals([i for i in retry for _ in range(CHAIN_TRIES - 1)]))
             for i in retry:
                 for goal in [next(extra) for _ in range(CHAIN_TRIES - 1)]:

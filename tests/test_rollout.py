@@ -119,7 +119,8 @@ class CounterEnv:
 
 def _counter_rollout(chain_goals, goals=("reach 2", "reach 4", "reach 6", "reach 8", "reach 1")):
     it = iter(goals * 20)
-    return Rollout([CounterEnv()], _prompt, lambda idx: [next(it) for _ in idx], seed=3, chain_goals=chain_goals)
+    return Rollout([CounterEnv()], _prompt, lambda idx: [next(it) for _ in idx], seed=3, chain_goals=chain_goals,
+                   stitch_chains=True)
 
 
 def test_goal_chaining_starts_the_next_goal_where_a_success_left_off():
@@ -190,6 +191,11 @@ def test_a_successful_chain_is_stitched_into_one_episode_from_the_reset():
     six.validate()
     assert six.rewards == [0.0] * 5 + [1.0] and six.terminated and six.success and not six.prior
     assert six.observations == [f"at {k}" for k in range(7)] and six.achieved == [e for ep in eps for e in ep.achieved]
+    it = iter(["reach 2", "reach 4", "reach 6"] * 4)
+    plain = Rollout([CounterEnv()], _prompt, lambda idx: [next(it) for _ in idx], seed=3, chain_goals=2)
+    for _ in range(6):
+        plain.step(inc)
+    assert plain.envs[0].chained_to and plain.take_stitched() == []  # chains, but nobody asked for them whole
 
 
 def test_stitching_skips_a_goal_achieved_before_its_segment():
