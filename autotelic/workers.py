@@ -8,7 +8,7 @@ takes one seed per env but a single ``options`` dict per call; with ``options["r
 resets only the masked envs, so a per-env reset is ``reset(seed=[.., s_i, ..], options={"goal": g_i,
 "reset_mask": one_hot(i)})`` — one round trip to every worker (the others answer "reset-noop"). ``WorkerEnv`` is the
 per-env view ``Rollout`` sees: it keeps the env protocol (``reset``/``step``/``goal``/``compute_reward``/
-``vocabulary``/``all_goals``) over the shared vector env.
+``vocabulary``/``all_goals``, and ``chain`` where the env has it) over the shared vector env.
 
 Steps run in parallel: :func:`pipelined` wraps the rollout's ``act`` so that, as soon as the actions are chosen, every
 worker steps at once (``AsyncVectorEnv.step``); ``Rollout`` then reads each env's result from ``WorkerEnv.step``.
@@ -140,9 +140,13 @@ class _WorkerSide:
     def autotelic_step_one(self, index: int, action: str) -> Any:
         return self.env.step(action) if index == self.index else None
 
+    def autotelic_chain_one(self, index: int, goal: str) -> Any:
+        """The env's ``chain(goal)`` (goal chaining) in the addressed worker only."""
+        return getattr(self.env, "unwrapped", self.env).chain(goal) if index == self.index else None
+
     def get_wrapper_attr(self, name: str) -> Any:
-        if name == "autotelic_step_one":
-            return self.autotelic_step_one
+        if name in ("autotelic_step_one", "autotelic_chain_one"):
+            return getattr(self, name)
         if hasattr(self.env, "get_wrapper_attr"):
             return self.env.get_wrapper_attr(name)
         return getattr(self.env, name)
@@ -223,6 +227,11 @@ class EnvWorkers:
         obs, infos = self.vec.reset(seed=seeds, options={**(options or {}), "reset_mask": mask})
         return obs[i], _unbatch_info(infos, i)
 
+    def chain_one(self, i: int, goal: str) -> tuple[str, dict[str, Any]] | None:
+        """Env i's ``chain(goal)`` in its worker: the new goal's first (observation, info), or None if refused."""
+        self._pending[i] = None
+        return self.vec.call("autotelic_chain_one", i, goal)[i]
+
     def get_attr(self, i: int, name: str) -> Any:
         return self.vec.get_attr(name)[i]
 
@@ -267,10 +276,13 @@ class WorkerEnv:
 
     def __getattr__(self, name: str) -> Any:
         # vocabulary(), all_goals(split), goal_family(goal): pure helpers of the goal grammar, from the local
-        # reference env
+        # reference env; chain(goal) runs in the worker, and exists only where the env has it
+        ref = self.group.reference
+        ref = getattr(ref, "unwrapped", ref)
         if name in REFERENCE_HELPERS:
-            ref = self.group.reference
-            return getattr(getattr(ref, "unwrapped", ref), name)
+            return getattr(ref, name)
+        if name == "chain" and callable(getattr(ref, "chain", None)):
+            return lambda goal: self.group.chain_one(self.index, goal)
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def close(self) -> None:

@@ -218,6 +218,24 @@ def test_subprocess_env_workers_give_the_same_episodes_as_inline_envs():
         envs[0].close()
 
 
+def test_goal_chaining_through_subprocess_workers_matches_inline():
+    def roll(envs):
+        goals = iter(["Grasp water", "Grasp chair", "Grow carrot", "Grasp water", "Grow cow"] * 400)
+        r = Rollout(envs, lambda g, o: f"{g}|{o}", lambda idx: [next(goals) for _ in idx], seed=5, chain_goals=2)
+        rng = np.random.default_rng(1)
+        act = pipelined(lambda p, c: [int(rng.integers(len(x))) for x in c], envs)
+        return [ep for _ in range(400) for ep in r.step(act)]
+
+    inline = roll(make_envs(_env_cfg("inline", 2)))
+    envs = make_envs(_env_cfg("subprocess", 2))
+    try:
+        workers = roll(envs)
+    finally:
+        envs[0].close()
+    assert sum(bool(ep.prior) for ep in inline) >= 3
+    assert workers == inline  # the same episodes, chained ones included
+
+
 def test_loop_with_subprocess_workers_matches_inline(tmp_path):
     def rows(workers):
         cfg = load_config(TrainConfig, None, SMALL + [f"run_dir={tmp_path / workers}", "loop.total_env_steps=80",
