@@ -53,7 +53,8 @@ class LoopCore:
 
     def __init__(self, parts: Parts, run_dir: str | Path, *, seed: int, total_env_steps: int, update_every: int,
                  callbacks: Sequence[Any] = (), strategy: Strategy | None = None,
-                 rng: np.random.Generator | None = None, chain_goals: int = 0, chain_replay: bool = True) -> None:
+                 rng: np.random.Generator | None = None, chain_goals: int = 0, chain_replay: bool = True,
+                 chain_follow: float = 0.0) -> None:
         self.parts = parts
         self.run_dir = Path(run_dir)
         self.seed = int(seed)
@@ -67,8 +68,10 @@ class LoopCore:
         self.strategy.setup(self)
         # an off-policy learner with ``replay_only`` also replays each successful chain whole
         stitch = chain_replay and not parts.learner.on_policy and hasattr(parts.learner, "replay_only")
+        self.chain_follow = float(chain_follow)
         self.rollout = Rollout(parts.envs, parts.prompt, self._next_goals, seed=self.seed + r,
-                               chain_goals=chain_goals, stitch_chains=stitch)
+                               chain_goals=chain_goals, stitch_chains=stitch,
+                               propose_chain=self._follow_goals if self.chain_follow > 0 else None)
         self.env_steps = 0
         self.episodes = 0
         self.recent: collections.deque[bool] = collections.deque(maxlen=RECENT)
@@ -102,6 +105,18 @@ class LoopCore:
         if len(self.graph) == 0:
             return [None] * len(indices)
         return list(self.curriculum.sample(self.graph, len(indices), self.rng)) if indices else []
+
+    def _follow_goals(self, episodes: Sequence[Episode]) -> list[str | None]:
+        """For each success at A, with probability ``chain_follow``: a goal not yet mastered that has followed A in
+        an earlier episode (n_{A<B} > 0), drawn uniformly, to chain to first; else None (the curriculum's draws)."""
+        out: list[str | None] = []
+        for ep in episodes:
+            if self.rng.random() >= self.chain_follow:
+                out.append(None)
+                continue
+            nxt = [b for b in self.graph.followers(ep.goal) if b != ep.goal and not self.graph.is_mastered(b)]
+            out.append(nxt[int(self.rng.integers(len(nxt)))] if nxt else None)
+        return out
 
     @torch.no_grad()
     def _act(self, prompts: list[str], candidates: list[list[str]]) -> list[int]:

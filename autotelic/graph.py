@@ -461,6 +461,14 @@ class GoalGraph:
             return 0
         return int(self._before.get(ib, {}).get(ia, 0))
 
+    def followers(self, goal: str) -> list[str]:
+        """The goals B with n_{goal<B} > 0: achieved after ``goal`` in some episode (or chain), in graph order.
+        One pass over the graph's ordering counts; [] for a goal the graph has not seen."""
+        ia = self._index.get(goal)
+        if ia is None:
+            return []
+        return [self._goals[b] for b in sorted(self._before) if self._before[b].get(ia, 0) > 0]
+
     def edges(self) -> list[tuple[str, str, int]]:
         """The drawn prerequisite edges (transitive reduction) as (a, b, n_{a<b})."""
         red = self._structure()["reduced"]

@@ -47,7 +47,8 @@ class AutotelicLoop(LoopCore):
         super().__init__(parts, resolve_run_dir(cfg, run_dir), seed=cfg.seed,
                          total_env_steps=cfg.loop.total_env_steps, update_every=cfg.loop.update_every,
                          callbacks=[*default_callbacks(cfg, self.evaluator), *callbacks], strategy=strategy, rng=rng,
-                         chain_goals=cfg.loop.chain_goals, chain_replay=cfg.loop.chain_replay)
+                         chain_goals=cfg.loop.chain_goals, chain_replay=cfg.loop.chain_replay,
+                         chain_follow=cfg.loop.chain_follow)
 
     def evaluate(self) -> dict[str, float]:
         """Greedy success on (a seeded sample of) discovered goals and on the held-out goals (rank 0; {} elsewhere)."""

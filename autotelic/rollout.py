@@ -12,6 +12,7 @@ from .episode import Episode, stitch
 PromptFn = Callable[[str, str], str]
 ActFn = Callable[[list[str], list[list[str]]], list[int]]  # may return ``policy.Actions`` (indices + ``logp``)
 GoalsFn = Callable[[Sequence[int]], Sequence["str | None"]]
+ProposeFn = Callable[[Sequence[Episode]], Sequence["str | None"]]  # a first goal to chain to after each success
 CHAIN_TRIES = 8  # goals drawn per chaining attempt before a reset (the first is the one a reset would pursue)
 
 
@@ -61,11 +62,12 @@ class Rollout:
     curriculum's distribution restricted to goals reachable from that state) before the env resets with the first
     goal drawn. An episode in progress is then (reset seed, the earlier goals with their actions, goal, actions).
     With ``stitch_chains``, each chain that ends in a success is also kept as one episode from the reset
-    (``take_stitched``).
+    (``take_stitched``). ``propose_chain`` (optional) names, for each such success, a goal to try before those draws
+    (None: no proposal).
     """
 
     def __init__(self, envs: Sequence[Any], prompt_fn: PromptFn, next_goals: GoalsFn, seed: int = 0,
-                 chain_goals: int = 0, stitch_chains: bool = False):
+                 chain_goals: int = 0, stitch_chains: bool = False, propose_chain: ProposeFn | None = None):
         if not envs:
             raise ValueError("Rollout needs at least one env")
         if chain_goals < 0:
@@ -75,6 +77,7 @@ class Rollout:
                              f"(set loop.chain_goals=0)")
         self.envs, self.prompt_fn, self.next_goals = list(envs), prompt_fn, next_goals
         self.chain_goals, self.stitch_chains = int(chain_goals), bool(stitch_chains)
+        self.propose_chain = propose_chain
         self._stitched: list[Episode] = []
         self.rng = np.random.default_rng(seed)
         self.slots: list[_Slot] = []
@@ -212,7 +215,15 @@ class Rollout:
                     self._stitched.append(whole)
         ended = dict(finished)
         indices, goals, seeds = self._draw([i for i, _ in finished])
-        chained = {i: self._chain(i, ended[i], goal) for i, goal in zip(indices, goals)}
+        chained: dict[int, _Slot | None] = dict.fromkeys(indices)
+        if self.propose_chain is not None:
+            successes = [i for i in indices if self._chainable(i, ended[i])]
+            proposed = list(self.propose_chain([ended[i] for i in successes])) if successes else []
+            if len(proposed) != len(successes):
+                raise ValueError(f"propose_chain returned {len(proposed)} goals for {len(successes)} episodes")
+            for i, goal in zip(successes, proposed):
+                chained[i] = self._chain(i, ended[i], goal)
+        chained = {i: chained[i] or self._chain(i, ended[i], goal) for i, goal in zip(indices, goals)}
         retry = [i for i in indices if chained[i] is None and self._chainable(i, ended[i])]
         if retry:  # the curriculum's law given "reachable from here": rejection sampling
             extra = iter(self.next_goals([i for i in retry for _ in range(CHAIN_TRIES - 1)]))

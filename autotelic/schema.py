@@ -118,6 +118,8 @@ class LoopConfig:
     #                              with chain(goal): Playground, Crafter) before a reset; 0: reset after every episode
     chain_replay: bool = True    # an off-policy learner also gets each successful chain as one episode from the
     #                              reset pursuing its last goal (replay only: no extra updates)
+    chain_follow: float = 0.0    # chance that a chained goal is first a not-yet-mastered goal seen after the one just
+    #                              achieved (n_{A<B} > 0, uniform among them), before the curriculum's draws
     log_every: int = 1_000
     eval_every: int = 2_000      # 0 disables periodic evaluation
     eval_goals: int = 24         # discovered goals evaluated (a seeded sample when more are known)
@@ -133,6 +135,10 @@ class LoopConfig:
         for k in ("eval_every", "checkpoint_every", "snapshot_every", "eval_goals", "chain_goals"):
             if getattr(self, k) < 0:
                 raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+        if not 0.0 <= self.chain_follow <= 1.0:
+            raise ValueError(f"chain_follow must be in [0, 1], got {self.chain_follow}")
+        if self.chain_follow and not self.chain_goals:
+            raise ValueError("chain_follow needs goal chaining: set loop.chain_goals > 0 too")
 
 
 @dataclass

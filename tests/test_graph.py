@@ -259,3 +259,15 @@ def test_goals_achieved_before_a_chained_goal_are_its_prerequisites():
     unchained = make_episode("table", [["table"], ["wood"]], True)
     g.observe(unchained, step=9)
     assert g.edge_count("table", "wood") == 1
+
+
+def test_followers_are_the_goals_achieved_after_a_goal_in_some_episode():
+    g = GoalGraph()
+    g.observe(make_episode("c", [["a"], ["b"], ["c"]], True), step=0)
+    g.observe(make_episode("d", [["d"], ["a"]], False), step=10)
+    assert g.followers("a") == ["b", "c"] and g.followers("d") == ["a"]
+    assert g.followers("c") == [] and g.followers("never seen") == []
+    e = make_episode("e", [["e"]], True)
+    e.prior = frozenset({"c"})  # a chained goal: what the env episode achieved earlier comes before it
+    g.observe(e, step=20)
+    assert g.followers("c") == ["e"]

@@ -28,7 +28,8 @@ def _rows(run_dir):
     return [{k: v for k, v in r.items() if k not in TIMING_METRICS} for r in read_metrics(run_dir)]
 
 
-@pytest.mark.parametrize("learner,extra", [("sac", []), ("ppo", []), ("sac", ["loop.chain_goals=2"])])
+@pytest.mark.parametrize("learner,extra", [("sac", []), ("ppo", []), ("sac", ["loop.chain_goals=2"]),
+                                           ("sac", ["loop.chain_goals=2", "loop.chain_follow=1.0"])])
 def test_resume_gives_the_same_metrics_as_an_uninterrupted_run(tmp_path, learner, extra):
     full = AutotelicLoop(_cfg(tmp_path, "full", f"learner={learner}", "loop.total_env_steps=200", *extra))
     full.run()
@@ -85,6 +86,25 @@ def test_bad_chain_goals_are_clear_errors(tmp_path, monkeypatch):
     from autotelic.config import ConfigError
     with pytest.raises(ConfigError, match="chain_goals must be >= 0"):
         _cfg(tmp_path, "neg", "loop.chain_goals=-1")
+    with pytest.raises(ConfigError, match=r"chain_follow must be in \[0, 1\]"):
+        _cfg(tmp_path, "p", "loop.chain_goals=1", "loop.chain_follow=1.5")
+    with pytest.raises(ConfigError, match="chain_follow needs goal chaining"):
+        _cfg(tmp_path, "off", "loop.chain_follow=0.5")
     monkeypatch.syspath_prepend(str(EXAMPLES))
     with pytest.raises(ValueError, match="needs envs with chain"):  # the example env has no chain(goal)
         AutotelicLoop(_cfg(tmp_path, "nochain", "loop.chain_goals=1", "env.id=custom_env:CounterEnv"))
+
+
+def test_chain_follow_proposes_unmastered_goals_seen_after_the_success(tmp_path):
+    from episodes import make_episode
+    loop = AutotelicLoop(_cfg(tmp_path, "follow", "loop.chain_goals=2", "loop.chain_follow=1.0"))
+    g = loop.graph
+    for _ in range(30):  # Grasp water, then Grow carrot, then Grow cow (never mastered); Grasp chair mastered
+        g.observe(make_episode("Grow cow", [["Grasp water"], ["Grow carrot"], ["Grow cow"]], False), step=0)
+        g.observe(make_episode("Grasp chair", [["Grow carrot"], ["Grasp chair"]], True), step=0)
+    assert g.is_mastered("Grasp chair") and not g.is_mastered("Grow cow")
+    success = make_episode("Grow carrot", [["Grow carrot"]], True)
+    assert loop._follow_goals([success] * 20) == ["Grow cow"] * 20
+    assert loop._follow_goals([make_episode("Grow cow", [["Grow cow"]], True)]) == [None]  # nothing follows
+    loop.chain_follow = 0.5
+    assert 0 < sum(x is None for x in loop._follow_goals([success] * 40)) < 40

@@ -158,6 +158,25 @@ def test_a_refused_chain_draws_more_goals_then_resets_with_the_first():
     assert drawn[:3] == [1, 1, CHAIN_TRIES - 1] and not r.envs[0].chained_to
 
 
+def test_a_proposed_chain_goal_is_tried_before_the_draws():
+    inc = lambda p, c: [0] * len(c)  # noqa: E731
+    seen = []
+
+    def propose(eps):
+        seen.append([e.goal for e in eps])
+        return ["reach 2" if e.goal == "reach 2" else "reach 5" for e in eps]  # reach 2 holds after reach 2: refused
+    it = iter(("reach 2", "reach 4", "reach 6", "reach 8") * 5)
+    r = Rollout([CounterEnv()], _prompt, lambda idx: [next(it) for _ in idx], seed=3, chain_goals=2,
+                propose_chain=propose)
+    eps = [ep for _ in range(12) for ep in r.step(inc)]
+    # after reach 2 the proposal (reach 2) is refused and the draw (reach 4) chains; after reach 4 the proposal
+    # (reach 5) chains instead of the draw (reach 6, dropped: draws happen all the same, so the goals a reset
+    # gets do not depend on proposals); the budget of 2 chains is then spent: reset with the next draw, reach 8
+    assert [(e.goal, e.observations[0]) for e in eps[:4]] == [("reach 2", "at 0"), ("reach 4", "at 2"),
+                                                               ("reach 5", "at 4"), ("reach 8", "at 0")]
+    assert seen[:2] == [["reach 2"], ["reach 4"]]  # asked only after chainable successes
+
+
 def test_rollout_state_replays_a_chained_episode_in_progress():
     inc = lambda p, c: [0] * len(c)  # noqa: E731
     a = _counter_rollout(chain_goals=2)
