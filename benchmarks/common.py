@@ -150,9 +150,9 @@ def train(cfg: TrainConfig, loop: AutotelicLoop | None = None) -> RunResult:
 
 
 def greedy_success(loop: AutotelicLoop, goals: list[str], repeats: int, seed: int,
-                   envs: Sequence[Any] | None = None) -> dict[str, float]:
-    """Greedy success rate per goal over ``repeats`` seeded episodes, with the loop's prompts and its evaluation
-    envs (or ``envs``)."""
+                   envs: Sequence[Any] | None = None, greedy: bool = True) -> dict[str, float]:
+    """Greedy (or, with ``greedy=False``, sampled) success rate per goal over ``repeats`` seeded episodes, with the
+    loop's prompts and its evaluation envs (or ``envs``); the policy in eval mode either way."""
     if not goals:
         return {}
     was_training = loop.policy.training
@@ -160,7 +160,7 @@ def greedy_success(loop: AutotelicLoop, goals: list[str], repeats: int, seed: in
     try:
         with torch.no_grad():
             return evaluate_goals(loop.eval_envs if envs is None else envs,
-                                  lambda p, c: loop.policy.act(p, c, greedy=True), loop.prompt, goals,
+                                  lambda p, c: loop.policy.act(p, c, greedy=greedy), loop.prompt, goals,
                                   repeats=repeats, seed=seed + 10_007)
     finally:
         loop.policy.train(was_training)

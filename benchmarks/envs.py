@@ -8,7 +8,9 @@ Every method gets the same env-step budget per seed. ``random`` plays the unifor
 through the same envs (goals chosen by the env) and feeds its episodes to a goal graph, so "goals achieved" and the
 stepping-stone edges compare like for like. After training, each method's greedy policy (``random``: the uniform
 policy) is evaluated on a fixed goal set: BabyAI the level's 15 train goals (and, apart, its 3 held-out goals),
-Crafter the 22 achievements; success is also reported per goal family (``env.goal_family``).
+Crafter the 22 achievements; success is also reported per goal family (``env.goal_family``), and for the learners
+also with actions sampled from the policy ("sampled success": a memoryless greedy policy can loop in a partially
+observed room where the sampled one escapes).
 Targets (issue 16): BabyAI GoToLocal SAC+HER greedy success >= 2x random; Crafter SAC+HER (with or without goal
 chaining) achieves more distinct achievements than random within the budget, with Crafter's tech-tree edges in its
 goal graph. TextWorld has no target: random vs SAC+HER is reported.
@@ -120,7 +122,7 @@ def run_random(cfg: Any, env_name: str, seed: int, budget: int, args: Any) -> di
     return {"env_steps": rollout.env_steps, "wall_s": wall, "episodes": len(successes),
             "train_success": statistics.fmean(successes[-100:]) if successes else None,
             "greedy": per_family(base, per_goal), "per_goal": per_goal, "heldout": per_family(base, per_held),
-            "per_heldout_goal": per_held, **graph_summary(graph)}
+            "sampled": per_family(base, per_goal), "per_heldout_goal": per_held, **graph_summary(graph)}
 
 
 def run_learner(cfg: Any, env_name: str, seed: int, budget: int, args: Any) -> dict[str, Any]:
@@ -130,11 +132,13 @@ def run_learner(cfg: Any, env_name: str, seed: int, budget: int, args: Any) -> d
     base = getattr(loop.envs[0], "unwrapped", loop.envs[0])
     goals, held = eval_goals(base, args.eval_limit)
     per_goal, per_held = (greedy_success(loop, g, args.eval_repeats, seed) for g in (goals, held))
+    sampled = greedy_success(loop, goals, args.eval_repeats, seed, greedy=False)  # the policy as it acts in training
     succ = [r["charts/success_rate"] for r in res.rows if "charts/success_rate" in r]
     return {"env_steps": loop.env_steps, "wall_s": res.wall_s, "run_dir": str(res.run_dir),
             "updates": int(getattr(loop.learner, "num_updates", 0)), "episodes": loop.episodes,
             "train_success": succ[-1] if succ else None, "greedy": per_family(base, per_goal), "per_goal": per_goal,
-            "heldout": per_family(base, per_held), "per_heldout_goal": per_held, **graph_summary(loop.graph)}
+            "heldout": per_family(base, per_held), "per_heldout_goal": per_held, "sampled": per_family(base, sampled),
+            **graph_summary(loop.graph)}
 
 
 def run_part(args: Any, env_name: str, method: str, seed: int) -> dict[str, Any]:
@@ -169,6 +173,7 @@ def aggregate(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
                     "greedy": {f: _mean(r["greedy"].get(f) for r in rs) for f in fams},
                     "greedy_per_seed": [r["greedy"].get("all") for r in rs],
                     "heldout": _mean(r["heldout"].get("all") for r in rs),
+                    "sampled": _mean(r.get("sampled", {}).get("all") for r in rs),
                     "n_discovered": statistics.fmean(r["n_discovered"] for r in rs),
                     "discovered_union": sorted({g for r in rs for g in r["discovered"]}),
                     "tech_tree_edges": sorted({e for r in rs for e in r["tech_tree_edges"]}),
@@ -247,9 +252,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      fmt(a["train_success"], "{:.2f}"),
                      f"{fmt(a['greedy'].get('all'), '{:.2f}')} ({', '.join(fmt(v, '{:.2f}') for v in a['greedy_per_seed'])})",
                      *[fmt(a["greedy"].get(f), "{:.2f}") for f in fam_names], fmt(a["heldout"], "{:.2f}"),
+                     fmt(a.get("sampled"), "{:.2f}"),
                      fmt(a["n_discovered"], "{:.1f}"), len(a["tech_tree_edges"])])
     print(table(["env/method", "seeds", "env steps", "wall s/run", "train success", "greedy success (per seed)",
-                 *[f"greedy {f}" for f in fam_names], "held-out", "goals achieved", "tech-tree edges"], rows))
+                 *[f"greedy {f}" for f in fam_names], "held-out", "sampled success", "goals achieved",
+                 "tech-tree edges"], rows))
     for k, v in tgt.items():
         print(f"{k}: {v}")
     print(f"wrote {path}")

@@ -33,7 +33,9 @@ def test_parts_and_merge(tmp_path):
     for r in (a["runs"]["babyai/random/s0"], b["runs"]["babyai/sac_her/s0"]):
         assert r["env_steps"] >= 48 and set(r["per_goal"]) == {"go to the red ball", "go to the red box"}
         assert 0.0 <= r["greedy"]["all"] <= 1.0 and "goto" in r["greedy"]
+        assert 0.0 <= r["sampled"]["all"] <= 1.0
         assert set(r["per_heldout_goal"]) == {"go to the red key", "go to the green ball"}
+    assert a["runs"]["babyai/random/s0"]["sampled"] == a["runs"]["babyai/random/s0"]["greedy"]  # one policy
     merged = mod.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
                        "--out", str(tmp_path / "m.json")])
     data = json.loads((tmp_path / "m.json").read_text())
