@@ -15,6 +15,11 @@ Y" missions); an 8x8 room (6x6 floor; a second wall ring behind the doors), Baby
 navigation: 64, or 128 for put-next). Held-out split: the
 objects "red key", "green ball" and "blue box" never appear in train scenes; ``all_goals("test")`` lists the goals
 that name one of them. The observation never contains the goal (relabel-safe). Needs ``pip install minigrid``.
+
+History (``history=k``, default 0): the observation also lists the last k steps, oldest first, as GLAM's prompt does
+(its 3 observations and 2 actions are ``history=2``): "Earlier: <view>; you chose turn left. Now: <view>". Without
+it a greedy policy is a function of the current view alone and can loop where the view repeats (turning in an empty
+corner); ``history_views=False`` keeps only the actions ("Earlier: you chose turn left. Now: ..."), a shorter prompt.
 """
 from __future__ import annotations
 
@@ -191,7 +196,8 @@ class BabyAIText(TextEnv):
     """
 
     def __init__(self, level: str = "GoToLocal", split: str = "train", num_objs: int = 8, room_size: int = 8,
-                 max_steps: int | None = None, num_doors: int | None = None) -> None:
+                 max_steps: int | None = None, num_doors: int | None = None, history: int = 0,
+                 history_views: bool = True) -> None:
         if level not in LEVELS:
             raise ValueError(f"unknown level {level!r}; expected one of {sorted(LEVELS)}")
         if split not in SPLITS:
@@ -206,11 +212,14 @@ class BabyAIText(TextEnv):
         num_doors = LEVEL_DOORS[level] if num_doors is None else num_doors
         if not 0 <= num_doors <= 4:
             raise ValueError(f"num_doors must be in 0..4, got {num_doors}")
+        if not isinstance(history, int) or history < 0:
+            raise ValueError(f"history must be an int >= 0 (earlier steps shown), got {history!r}")
         if "open" in LEVELS[level] and num_doors < 1:
             raise ValueError(f"level {level!r} has open goals and needs num_doors >= 1")
         self.level, self.split, self.num_objs, self.room_size = level, split, num_objs, room_size
         self.families, self.num_doors = LEVELS[level], num_doors
-        self.max_steps = max_steps
+        self.max_steps, self.history, self.history_views = max_steps, history, bool(history_views)
+        self._past: deque[tuple[str, str]] = deque(maxlen=history or 1)  # (view, action) of the last steps
         self._room = _Room(room_size, max_steps or 64)
         self._rng = random.Random()
         self.goal: str | None = None
@@ -226,6 +235,7 @@ class BabyAIText(TextEnv):
 
     def vocabulary(self) -> list[str]:
         words = {"you", "see", "carry", "a", "an", "wall", "step", "steps", "forward", "left", "right", "and", ",",
+                 "earlier", "chose", "now", ":", ";", ".",
                  "open", "closed", DOOR,
                  "go", "to", "the", "pick", "up", "put", "next", "turn", "drop", "toggle", *COLORS, *TYPES,
                  *(str(k) for k in range(1, 7))}  # distances within the 7x7 view
@@ -261,6 +271,14 @@ class BabyAIText(TextEnv):
         for _, right, forward, what in sorted(seen):
             lines.append(f"You see {what} {_where(right, forward)}")
         return ", ".join(lines)
+
+    def _observe(self) -> str:
+        """The current view, after the last ``history`` (view, action) pairs when history is on."""
+        view = self.describe()
+        if not self.history:
+            return view
+        past = [f"Earlier: {v + '; ' if self.history_views else ''}you chose {a}." for v, a in self._past]
+        return " ".join([*past, f"Now: {view}"])
 
     # ------------------------------------------------------------------ scenes
     def _front(self) -> Obj | None:
@@ -336,9 +354,10 @@ class BabyAIText(TextEnv):
             raise TextEnvError(f"could not sample a scene for {goal!r} in 100 tries (room_size={self.room_size}, "
                                f"num_objs={self.num_objs})")
         self.goal, self.t, self._done = goal, 0, False
+        self._past.clear()
         self.horizon = self.max_steps or NAVS[family] * (self.room_size ** 2)
         self._room.max_steps = self.horizon + 1  # the text env truncates; minigrid's own limit never fires first
-        return self.describe(), self._info(self._state_goals())
+        return self._observe(), self._info(self._state_goals())
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
         if self.goal is None or self._done:
@@ -349,6 +368,8 @@ class BabyAIText(TextEnv):
         carried = _thing(room.carrying)
         front = room.grid.get(*room.front_pos)
         was_closed = _door(front) is not None and not front.is_open
+        if self.history:
+            self._past.append((self.describe(), action))  # the view acted on (a scene set after reset included)
         room.step(ACTIONS[action])
         achieved = self._state_goals()
         if action == "toggle" and was_closed and front.is_open:
@@ -366,7 +387,7 @@ class BabyAIText(TextEnv):
         reward, terminated = self.compute_reward(self.goal, info["achieved_goals"])
         truncated = not terminated and self.t >= self.horizon
         self._done = terminated or truncated
-        return self.describe(), reward, terminated, truncated, info
+        return self._observe(), reward, terminated, truncated, info
 
     def render(self) -> str:
         return self.describe() if self.goal is not None else ""

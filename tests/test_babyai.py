@@ -147,3 +147,38 @@ def test_shipped_config_builds_the_level_and_pursues_only_its_goals():
     base = getattr(env, "unwrapped", env)
     assert base.level == "GoToLocal" and base.max_steps == 24 and cfg.her.gamma == 0.9
     assert cfg.curriculum.kwargs["allowed"] == base.all_goals() and cfg.curriculum.seed_env_goals
+
+
+def test_history_lists_the_last_views_and_actions_oldest_first_and_resets_clear_it():
+    env = BabyAIText(history=2)
+    env.reset(seed=1, options={"goal": "go to the green key"})
+    _scene(env, {(3, 2): Key("green")}, agent=(3, 4), direction=0)
+    v0 = env.describe()
+    obs, *_ = env.step("turn right")  # facing +y: the view changes, the key is behind
+    v1 = env.describe()
+    assert obs == f"Earlier: {v0}; you chose turn right. Now: {v1}"
+    env.step("turn right")
+    v2 = env.describe()
+    obs, *_ = env.step("turn right")  # three turns: the oldest pair drops out
+    assert obs == f"Earlier: {v1}; you chose turn right. Earlier: {v2}; you chose turn right. Now: {env.describe()}"
+    obs, _ = env.reset(seed=2, options={"goal": "go to the red ball"})
+    assert obs == f"Now: {env.describe()}" and env.goal not in obs
+    short = BabyAIText(history=1, history_views=False)
+    short.reset(seed=3, options={"goal": "go to the red ball"})
+    obs, *_ = short.step("go forward")
+    assert obs == f"Earlier: you chose go forward. Now: {short.describe()}"
+    check_text_env(BabyAIText(level="mixed", history=3), episodes=3)  # every history word is in the vocabulary
+    with pytest.raises(ValueError, match="history must be an int >= 0"):
+        BabyAIText(history=-1)
+
+
+def test_with_history_a_repeated_view_gives_a_new_observation():
+    """The looping case: turning in place brings back a view; without history the observation repeats."""
+    for history, repeats in ((0, True), (2, False)):
+        env = BabyAIText(history=history)
+        env.reset(seed=5, options={"goal": "go to the green key"})
+        _scene(env, {(3, 2): Key("green")}, agent=(3, 4), direction=0)
+        first = env.step("turn left")[0]
+        for _ in range(4):  # a full turn: the same view as after the first
+            again = env.step("turn left")[0]
+        assert (again == first) is repeats
