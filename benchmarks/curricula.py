@@ -201,6 +201,7 @@ def space_run(args, name: str, seed: int, extra: list[str]) -> dict[str, Any]:
     measured = np.array([greedy[g] for g in goals])
     fam = [env.goal_family(g) for g in goals]
     est = np.asarray(loop.curriculum.estimate_competence(loop.graph, goals), dtype=np.float64)
+    head = head_estimate(loop.curriculum, goals)  # magellan's ĉ alone (the paper's estimate), else None
     online = np.zeros(len(goals))  # Online-ALP's estimate: the graph's windowed competence, 0 when never tried
     held = [i for i, g in enumerate(goals) if g in loop.graph]
     online[held] = loop.graph.array("competence", [goals[i] for i in held])
@@ -216,6 +217,7 @@ def space_run(args, name: str, seed: int, extra: list[str]) -> dict[str, Any]:
                          "mastered_estimate": frac * sizes[f] if f != "impossible" else 0.0,
                          "competence_error": float(np.abs(est[idx] - measured[idx]).mean()),
                          "online_alp_error": float(np.abs(online[idx] - measured[idx]).mean()),
+                         "head_error": None if head is None else float(np.abs(head[idx] - measured[idx]).mean()),
                          "attempted": int(np.count_nonzero(loop.graph.array("attempts", [goals[i] for i in held]
                                                                             ) > 0)) if held else 0}
     graph_mastered = Counter(env.goal_family(g) for g in loop.graph.mastered())
@@ -231,16 +233,27 @@ def space_run(args, name: str, seed: int, extra: list[str]) -> dict[str, Any]:
             "mastered_estimate": float(sum(v["mastered_estimate"] for v in per_family.values())),
             "competence_error": float(np.abs(est - measured).mean()),
             "online_alp_error": float(np.abs(online - measured).mean()),
+            "head_error": None if head is None else float(np.abs(head - measured).mean()),
             "per_family": per_family, "eval_goals": len(goals)}
+
+
+def head_estimate(curriculum: Any, goals: list[str]) -> np.ndarray | None:
+    """The success head's ĉ(g) alone, from magellan or a mixture's magellan component; None without a head."""
+    for c in (curriculum, *getattr(curriculum, "components", {}).values()):
+        if hasattr(c, "predicted_competence"):
+            return np.asarray(c.predicted_competence(goals), dtype=np.float64)
+    return None
 
 
 def space_aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     runs = sorted(runs, key=lambda r: r["seed"])
     mean = lambda k: statistics.fmean(r[k] for r in runs)  # noqa: E731
+    heads = [r["head_error"] for r in runs if r.get("head_error") is not None]
     fams = sorted({f for r in runs for f in r["per_family"]}, key=SPACE_FAMILIES.index)
     return {"runs": runs, "seeds": [r["seed"] for r in runs], "mastered_estimate_mean": mean("mastered_estimate"),
             "graph_mastered_mean": mean("graph_mastered"), "competence_error_mean": mean("competence_error"),
             "online_alp_error_mean": mean("online_alp_error"), "attempted_goals_mean": mean("attempted_goals"),
+            "head_error_mean": statistics.fmean(heads) if len(heads) == len(runs) else None,
             "success_per_family_mean": {f: statistics.fmean(r["per_family"][f]["success"] for r in runs)
                                         for f in fams},
             "wall_s_mean": mean("wall_s")}
@@ -313,15 +326,17 @@ def space_main(args) -> dict[str, Any]:
         per = [f"{x['mastered_estimate']:.0f}" for x in r["runs"]]
         rows.append([name, f"{r['mastered_estimate_mean']:.0f} ({', '.join(per)})", f"{r['graph_mastered_mean']:.1f}",
                      *[fmt(r["success_per_family_mean"].get(f), "{:.2f}") for f in SPACE_FAMILIES],
-                     fmt(r["competence_error_mean"], "{:.3f}"), fmt(r["online_alp_error_mean"], "{:.3f}"),
+                     fmt(r["competence_error_mean"], "{:.3f}"), fmt(r.get("head_error_mean"), "{:.3f}"),
+                     fmt(r["online_alp_error_mean"], "{:.3f}"),
                      f"{r['attempted_goals_mean']:.0f}", ",".join(map(str, r["seeds"])), f"{r['wall_s_mean']:.0f}"])
     print(f"{meta['goal_space']}: {meta['steps']} env steps per run; greedy eval on {meta['eval_per_family']} goals "
           f"per family x {meta['eval_repeats']} episodes")
     print(table(["curriculum", "mastered (est., per seed)", "mastered (graph)",
-                 *[f"success {f}" for f in SPACE_FAMILIES], "competence err", "online-ALP err", "goals tried",
+                 *[f"success {f}" for f in SPACE_FAMILIES], "competence err", "head-only err", "online-ALP err", "goals tried",
                  "seeds", "wall s/run"], rows))
     print("mastered (est.): sum over families of (fraction of the family's eval goals with greedy success >= the "
-          "mastery threshold) x family size; competence err: mean |estimate_competence - greedy success|")
+          "mastery threshold) x family size; competence err: mean |estimate_competence - greedy success| (magellan: "
+          "its head as a prior updated by each goal's own outcomes; head-only: the head's prediction alone)")
     print(f"best: {best}; best/uniform = {fmt(ratio, '{:.2f}')}; wrote {path}")
     return report
 

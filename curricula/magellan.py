@@ -9,6 +9,12 @@ steps, the older of the last two is used), and
     LP(g) = | ĉ_θ(g) − ĉ_θ'(g) |,    p(g) = ε/N + (1 − ε) LP(g) / Σ_h LP(h)   (uniform while Σ LP = 0).
 Because e(g) is shared across similar goals, competence and LP generalise to goals never attempted.
 
+The competence estimate (``estimate_competence``, what ``curriculum/competence_error`` scores) treats ĉ_θ(g) as a
+Beta prior worth m = ``prior_outcomes`` outcomes and updates it with the goal's own windowed record in the graph
+(n outcomes at success rate c_g): ĉ(g) = (m ĉ_θ(g) + n c_g) / (m + n). A goal never tried gets the head's
+prediction, a goal tried often its own success rate; ``prior_outcomes=None`` reports ĉ_θ alone (the paper's
+estimate). Sampling uses the head's LP either way.
+
 ``attach(policy)`` hands over the ``LMPolicy``; before it (or for a policy-less use) e(g) is a fixed bag-of-words
 hashing embedding of the goal text. Embeddings are cached per goal and recomputed every ``refresh_every`` outcomes
 (0: never); the cache is part of the state, so a resumed run continues exactly.
@@ -94,7 +100,8 @@ class MagellanCurriculum(BaseCurriculum):
 
     def __init__(self, epsilon: float = 0.2, hidden: int = 64, lr: float = 1e-3, batch_size: int = 64,
                  buffer_size: int = 2048, delay: int = 50, train_every: int = 1, refresh_every: int = 0,
-                 embed_batch: int = 512, seed: int = 0, **kwargs: Any) -> None:
+                 embed_batch: int = 512, prior_outcomes: float | None = 4.0, seed: int = 0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
@@ -102,6 +109,9 @@ class MagellanCurriculum(BaseCurriculum):
                      ("delay", delay), ("train_every", train_every), ("embed_batch", embed_batch)):
             if int(v) < 1:
                 raise ValueError(f"{k} must be >= 1, got {v}")
+        if prior_outcomes is not None and not float(prior_outcomes) > 0:
+            raise ValueError(f"prior_outcomes must be > 0 (or None: the head's prediction alone), got {prior_outcomes}")
+        self.prior_outcomes = None if prior_outcomes is None else float(prior_outcomes)
         if refresh_every < 0 or lr <= 0:
             raise ValueError(f"need refresh_every >= 0 and lr > 0, got {refresh_every}, {lr}")
         self.epsilon, self.hidden, self.lr = float(epsilon), int(hidden), float(lr)
@@ -205,11 +215,27 @@ class MagellanCurriculum(BaseCurriculum):
             return np.full(n, 1.0 / n)
         return self.epsilon / n + (1.0 - self.epsilon) * lp / total
 
-    def estimate_competence(self, graph: GoalGraph, goals: Sequence[str]) -> np.ndarray:
-        """Predicted success probability ĉ_now(g) for any goals, attempted or not."""
+    def predicted_competence(self, goals: Sequence[str]) -> np.ndarray:
+        """The head's success probability ĉ_θ(g) for any goals, attempted or not."""
         if not len(goals):
             return np.zeros(0)
         return self._predict(list(goals))[0]
+
+    def estimate_competence(self, graph: GoalGraph, goals: Sequence[str]) -> np.ndarray:
+        """(m ĉ_θ(g) + n c_g) / (m + n): the head's prediction as a prior of m outcomes, updated by the goal's n
+        windowed outcomes in ``graph`` (none for a goal the graph does not hold); ĉ_θ alone if ``prior_outcomes``
+        is None."""
+        head = self.predicted_competence(goals)
+        if self.prior_outcomes is None or not len(goals):
+            return head
+        n, c = np.zeros(len(goals)), np.zeros(len(goals))
+        held = [i for i, g in enumerate(goals) if g in graph]
+        if held:
+            known = [goals[i] for i in held]
+            n[held] = graph.array("n_outcomes", known)
+            c[held] = graph.array("competence", known)
+        m = self.prior_outcomes
+        return (m * head + n * c) / (m + n)
 
     # ------------------------------------------------------------------ learning
     def update(self, goal: str, success: bool) -> None:

@@ -120,3 +120,29 @@ def test_mixture_forwards_attach_and_estimates():
     g = GoalGraph()
     g.seed(["Grasp thing1"])
     assert mix.estimate_competence(g, ["Grasp thing1"]).shape == (1,)
+
+
+def test_estimate_is_the_heads_prior_updated_by_the_goals_own_window():
+    """(m ĉ + n c_g)/(m + n) by hand: an untried goal keeps ĉ, a tried one moves toward its own success rate."""
+    grasp, grow = families()
+    c = make_curriculum("magellan", lr=3e-3, prior_outcomes=4)
+    for t in range(50):
+        c.update(grasp[t % 10], True)
+        c.update(grow[t % 10], False)
+    g = GoalGraph(window=10)
+    g.seed(grasp + grow)
+    for t in range(6):  # grow[0]: 3 of 6 succeed; grasp[0]: 0 of 2; grasp[1]: none recorded
+        g.record_outcome(grow[0], t % 2 == 0)
+    for _ in range(2):
+        g.record_outcome(grasp[0], False)
+    goals = [grow[0], grasp[0], grasp[1], "never in the graph"]
+    head = c.predicted_competence(goals)
+    est = c.estimate_competence(g, goals)
+    want = [(4 * head[0] + 6 * 0.5) / 10, (4 * head[1] + 0) / 6, head[2], head[3]]
+    assert est == pytest.approx(want, abs=1e-12)
+    assert head[1] > 0.5 and est[1] < head[1]  # the head says "grasp succeeds", this goal's record says otherwise
+    raw = make_curriculum("magellan", lr=3e-3, prior_outcomes=None)
+    raw.load_state_dict(c.state_dict())
+    assert np.array_equal(raw.estimate_competence(g, goals), head)  # the paper's estimate: the head alone
+    with pytest.raises(ValueError, match="prior_outcomes must be > 0"):
+        make_curriculum("magellan", prior_outcomes=0)
