@@ -212,14 +212,14 @@ def space_run(args, name: str, seed: int, extra: list[str]) -> dict[str, Any]:
         idx = [i for i, x in enumerate(fam) if x == f]
         if not idx:
             continue
+        tried = [goals[i] for i in idx if goals[i] in loop.graph]  # this family's evaluated goals the graph holds
         frac = float(np.mean(measured[idx] >= threshold))
         per_family[f] = {"n_eval": len(idx), "success": float(measured[idx].mean()), "mastered_fraction": frac,
                          "mastered_estimate": frac * sizes[f] if f != "impossible" else 0.0,
                          "competence_error": float(np.abs(est[idx] - measured[idx]).mean()),
                          "online_alp_error": float(np.abs(online[idx] - measured[idx]).mean()),
                          "head_error": None if head is None else float(np.abs(head[idx] - measured[idx]).mean()),
-                         "attempted": int(np.count_nonzero(loop.graph.array("attempts", [goals[i] for i in held]
-                                                                            ) > 0)) if held else 0}
+                         "attempted": int(np.count_nonzero(loop.graph.array("attempts", tried) > 0)) if tried else 0}
     graph_mastered = Counter(env.goal_family(g) for g in loop.graph.mastered())
     last = res.rows[-1] if res.rows else {}
     return {"seed": seed, "run_dir": str(res.run_dir), "wall_s": res.wall_s, "env_steps": loop.env_steps,
