@@ -186,6 +186,7 @@ def eval_sample(env: Any, per_family: int, seed: int = 12345) -> list[str]:
 
 def space_run(args, name: str, seed: int, extra: list[str]) -> dict[str, Any]:
     """Train one curriculum on the goal space; greedy-evaluate a per-family sample; compare estimated competence."""
+    from autotelic.curricula.base import graph_column
     from autotelic.loop import AutotelicLoop
 
     run_dir = fresh_dir(Path(args.runs_dir) / NAME / f"{args.goal_space}-{name}-s{seed}", args.runs_dir)
@@ -202,9 +203,7 @@ def space_run(args, name: str, seed: int, extra: list[str]) -> dict[str, Any]:
     fam = [env.goal_family(g) for g in goals]
     est = np.asarray(loop.curriculum.estimate_competence(loop.graph, goals), dtype=np.float64)
     head = head_estimate(loop.curriculum, goals)  # magellan's ĉ alone (the paper's estimate), else None
-    online = np.zeros(len(goals))  # Online-ALP's estimate: the graph's windowed competence, 0 when never tried
-    held = [i for i, g in enumerate(goals) if g in loop.graph]
-    online[held] = loop.graph.array("competence", [goals[i] for i in held])
+    online = graph_column(loop.graph, "competence", goals)  # Online-ALP's estimate (0 when never tried)
     threshold = cfg.graph.mastery_threshold
     sizes = Counter(env.goal_family(g) for g in env.all_goals("train"))
     per_family = {}
@@ -332,8 +331,8 @@ def space_main(args) -> dict[str, Any]:
     print(f"{meta['goal_space']}: {meta['steps']} env steps per run; greedy eval on {meta['eval_per_family']} goals "
           f"per family x {meta['eval_repeats']} episodes")
     print(table(["curriculum", "mastered (est., per seed)", "mastered (graph)",
-                 *[f"success {f}" for f in SPACE_FAMILIES], "competence err", "head-only err", "online-ALP err", "goals tried",
-                 "seeds", "wall s/run"], rows))
+                 *[f"success {f}" for f in SPACE_FAMILIES], "competence err", "head-only err", "online-ALP err",
+                 "goals tried", "seeds", "wall s/run"], rows))
     print("mastered (est.): sum over families of (fraction of the family's eval goals with greedy success >= the "
           "mastery threshold) x family size; competence err: mean |estimate_competence - greedy success| (magellan: "
           "its head as a prior updated by each goal's own outcomes; head-only: the head's prediction alone)")

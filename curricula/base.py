@@ -73,6 +73,15 @@ def draw(p: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return cdf.searchsorted(rng.random(n), side="right")
 
 
+def graph_column(graph: GoalGraph, name: str, goals: Sequence[str]) -> np.ndarray:
+    """``graph.array(name)`` for each of ``goals`` as floats, 0 for a goal the graph does not hold."""
+    out = np.zeros(len(goals))
+    held = [i for i, g in enumerate(goals) if g in graph]
+    if held:
+        out[held] = graph.array(name, [goals[i] for i in held])
+    return out
+
+
 class BaseCurriculum:
     """Shared machinery: candidate pool, fallback, drawing from ``distribution(graph)``, basic metrics.
 
@@ -164,11 +173,7 @@ class BaseCurriculum:
 
     def estimate_competence(self, graph: GoalGraph, goals: Sequence[str]) -> np.ndarray:
         """Estimated success probability per goal: the graph's windowed competence (0 for a goal never tried)."""
-        out = np.zeros(len(goals))
-        held = [i for i, g in enumerate(goals) if g in graph]
-        if held:
-            out[held] = graph.array("competence", [goals[i] for i in held])
-        return out
+        return graph_column(graph, "competence", goals)
 
     # ------------------------------------------------------------------ bookkeeping
     def update(self, goal: str, success: bool) -> None:

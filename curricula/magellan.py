@@ -32,7 +32,7 @@ from torch import nn
 
 from autotelic.graph import GoalGraph
 
-from .base import BaseCurriculum, GoalPool, register_curriculum
+from .base import BaseCurriculum, GoalPool, graph_column, register_curriculum
 
 HASH_DIM = 64  # width of the bag-of-words fallback embedding
 
@@ -228,12 +228,7 @@ class MagellanCurriculum(BaseCurriculum):
         head = self.predicted_competence(goals)
         if self.prior_outcomes is None or not len(goals):
             return head
-        n, c = np.zeros(len(goals)), np.zeros(len(goals))
-        held = [i for i, g in enumerate(goals) if g in graph]
-        if held:
-            known = [goals[i] for i in held]
-            n[held] = graph.array("n_outcomes", known)
-            c[held] = graph.array("competence", known)
+        n, c = graph_column(graph, "n_outcomes", goals), super().estimate_competence(graph, goals)
         m = self.prior_outcomes
         return (m * head + n * c) / (m + n)
 
