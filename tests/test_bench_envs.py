@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,35 @@ def test_parts_and_merge(tmp_path):
     data = json.loads((tmp_path / "m.json").read_text())
     assert set(data["summary"]) == {"babyai/random", "babyai/sac_her"} == set(merged["summary"])
     assert data["targets"]["babyai_greedy_over_random"]["target"] == 2.0
+
+
+def _load_learnability():
+    spec = importlib.util.spec_from_file_location("bench_learnability", BENCH / "learnability.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_learnability_labels_baselines_and_short_report(tmp_path):
+    torch.set_num_threads(1)
+    mod = _load_learnability()
+    samples = mod.collect(80, seed=3)
+    assert samples == mod.collect(80, seed=3) and len(samples) == 80  # deterministic in its seed
+    assert all(s.action in ("turn left", "turn right", "go forward") for s in samples)  # the expert never picks up
+    assert all(("You see a " + s.goal[len("go to the "):] + " ") in (s.observation + " ") for s in samples if s.in_view)
+    presence = mod.relabel(samples, "presence")
+    assert [s.action == "go forward" for s in presence] == [s.in_view for s in presence]
+    counts = [sum(s.in_view for s in samples), sum(not s.in_view for s in samples)]
+    assert mod.majority(presence) == max(counts) / 80  # by hand: the larger of the two classes
+    with pytest.raises(ValueError, match="unknown task"):
+        mod.relabel(samples, "nope")
+    report = mod.main(["--short", "--arms", "tiny,tiny-presence", "--updates", "2", "--evals", "1",
+                       "--out", str(tmp_path / "l.json")])
+    data = json.loads((tmp_path / "l.json").read_text())
+    assert set(data["results"]) == {"tiny", "tiny-presence"} == set(report["results"])
+    for r in data["results"].values():
+        assert [c["update"] for c in r["curve"]] == [0, 2] and 0.0 <= r["final"]["all"] <= 1.0
+        assert 0.0 < r["majority"]["all"] <= 1.0
+    with pytest.raises(SystemExit, match="unknown arm"):
+        mod.main(["--short", "--arms", "huge"])

