@@ -117,7 +117,7 @@ def run_arm(name: str, arm: Arm, train: list[Sample], test: list[Sample], update
     train, test = relabel(train, arm.task), relabel(test, arm.task)
     prompt, actions = PromptBuilder(), list(ACTIONS)
     torch.manual_seed(seed)
-    words = BabyAIText(history=2).vocabulary() + prompt.words()
+    words = BabyAIText().vocabulary() + prompt.words()
     policy = build_policy(arm.model, words, seed=seed, device=device, **arm.kwargs)
     opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=arm.lr)
     rng, curve, t0 = random.Random(seed), [], time.perf_counter()
