@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, machine_info, table, write_json  # noqa: E402
 
-from autotelic.envs.babyai import ACTIONS, BabyAIText, goto_plan  # noqa: E402
+from autotelic.envs.babyai import ACTIONS, BabyAIText, goto_plan, parse_goal  # noqa: E402
 from autotelic.policy import build_policy  # noqa: E402
 from autotelic.prompt import PromptBuilder  # noqa: E402
 
@@ -73,7 +73,8 @@ def collect(n: int, seed: int, history: int = 0, max_steps: int = 24) -> list[Sa
             plan = goto_plan(env)
             if not plan:
                 break
-            seen = f"You see a {env.goal[len('go to the '):]} " in env.describe() + " "
+            (color, kind), = parse_goal(env.goal)[1]
+            seen = f"You see a {color} {kind} " in env.describe() + " "
             out.append(Sample(env.goal, obs, plan[0], seen))
             action = plan[0] if rng.random() < EXPERT_PROB else rng.choice(list(ACTIONS))
             obs, _, term, trunc, _ = env.step(action)

