@@ -65,12 +65,19 @@ def test_learnability_labels_baselines_and_short_report(tmp_path):
     assert mod.majority(presence) == max(counts) / 80  # by hand: the larger of the two classes
     with pytest.raises(ValueError, match="unknown task"):
         mod.relabel(samples, "nope")
+    assert mod.lookup(presence, presence)["all"] == 1.0  # the goal object's clauses decide presence exactly
+    S, here, gone = mod.Sample, "You see a red ball 1 step left, You see a wall 2 steps forward", "You see a red key 1 step forward"
+    train = [S("go to the red ball", here, "turn left", True)] * 2 + [S("go to the red ball", here, "go forward", True),
+                                                                       S("go to the red ball", gone, "turn right", False)]
+    test = [S("go to the red ball", here, "turn left", True), S("go to the red ball", gone, "turn right", False),
+            S("go to the red ball", "You see a red ball 3 steps forward", "go forward", True)]  # unseen: "turn left"
+    assert mod.lookup(train, test) == {"all": 2 / 3, "in_view": 1 / 2, "out_of_view": 1.0}  # by hand
     report = mod.main(["--short", "--arms", "tiny,tiny-presence", "--updates", "2", "--evals", "1",
                        "--out", str(tmp_path / "l.json")])
     data = json.loads((tmp_path / "l.json").read_text())
     assert set(data["results"]) == {"tiny", "tiny-presence"} == set(report["results"])
     for r in data["results"].values():
         assert [c["update"] for c in r["curve"]] == [0, 2] and 0.0 <= r["final"]["all"] <= 1.0
-        assert 0.0 < r["majority"]["all"] <= 1.0
+        assert 0.0 < r["majority"]["all"] <= 1.0 and 0.0 <= r["lookup"]["all"] <= 1.0
     with pytest.raises(SystemExit, match="unknown arm"):
         mod.main(["--short", "--arms", "huge"])
