@@ -19,7 +19,7 @@ Each (env, method, seed) is one part: run parts as separate processes (``--envs`
 ``--out``) and combine their JSON with ``--merge`` (table, targets, one JSON). ``--short`` is a smoke run.
 
 Usage: python benchmarks/envs.py [--short] [--envs babyai,crafter,textworld] [--methods random,sac_her,ppo] [--seeds 3]
-                                 [--steps N] [--eval-repeats R] [--merge JSON ...] [--out PATH]
+                                 [--steps N] [--eval-repeats R] [--merge JSON ...] [--extend JSON] [--out PATH]
 """
 from __future__ import annotations
 
@@ -34,10 +34,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (base_parser, finish_args, fmt, fresh_dir, greedy_success, machine_info, make_config,  # noqa: E402
-                    merge_parts, quiet_overrides, table, train, write_json)
+                    merge_parts, quiet_overrides, read_parts, table, train, write_json)
 
 from autotelic.evaluate import evaluate_goals  # noqa: E402
 from autotelic.graph import GoalGraph  # noqa: E402
+from autotelic.loop import AutotelicLoop  # noqa: E402
 from autotelic.prompt import PromptBuilder  # noqa: E402
 from autotelic.rollout import Rollout  # noqa: E402
 from autotelic.workers import make_env  # noqa: E402
@@ -127,7 +128,28 @@ def run_random(cfg: Any, env_name: str, seed: int, budget: int, args: Any) -> di
 
 def run_learner(cfg: Any, env_name: str, seed: int, budget: int, args: Any) -> dict[str, Any]:
     """Train with the config's learner for ``budget`` env steps, then evaluate the greedy policy on the goal set."""
-    res = train(cfg)
+    return learner_result(train(cfg), seed, args)
+
+
+def extend_run(run: dict[str, Any], args: Any) -> dict[str, Any]:
+    """Resume a learner part's run (its latest checkpoint) to ``args.steps`` env steps and evaluate it as a fresh
+    part would be (resume is exact: the same numbers as a run of that budget from the start)."""
+    if "run_dir" not in run:
+        raise SystemExit(f"--extend: {run['env']}/{run['method']} seed {run['seed']} has no run to resume "
+                         "(random parts are rerun, not extended)")
+    if args.steps <= run["budget"]:
+        raise SystemExit(f"--extend needs --steps above the part's {run['budget']}, got {args.steps}")
+    print(f"[{NAME}] {run['env']} {run['method']} seed {run['seed']}: {run['budget']} -> {args.steps} env steps ...",
+          file=sys.stderr, flush=True)
+    loop = AutotelicLoop.resume(run["run_dir"], [f"loop.total_env_steps={args.steps}"])
+    out = learner_result(train(loop.cfg, loop), run["seed"], args)
+    out["wall_s"] += run["wall_s"]
+    return {"env": run["env"], "method": run["method"], "seed": run["seed"], "budget": args.steps,
+            "extended_from": run["budget"], **out}
+
+
+def learner_result(res: Any, seed: int, args: Any) -> dict[str, Any]:
+    """A trained learner's report: greedy (and sampled) success on the goal set and held-out goals, the graph."""
     loop = res.loop
     base = getattr(loop.envs[0], "unwrapped", loop.envs[0])
     goals, held = eval_goals(base, args.eval_limit)
@@ -213,7 +235,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--eval-limit", type=int, default=None, help="evaluate only the first N goals of the set")
     ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                     help="train nothing: combine reports of parts run apart into one report and table")
+    ap.add_argument("--extend", default=None, metavar="JSON",
+                    help="resume the learner runs of this part report to --steps env steps (a new report in --out)")
     args = ap.parse_args(argv)
+    if args.extend and (args.steps is None or args.out is None):
+        raise SystemExit("--extend needs --steps and --out")
     finish_args(args, NAME, steps=4000, short_steps=96, seeds="3", short_seeds="1")
     if args.eval_repeats is None:
         args.eval_repeats = 1 if args.short else 4
@@ -223,6 +249,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"--eval-repeats must be >= 1, got {args.eval_repeats}")
     if args.merge:
         meta, runs = merge_parts(args.merge, NAME, "runs", same=("short",))
+    elif args.extend:
+        (_, part), = read_parts([args.extend], NAME, "runs", same=())
+        runs = {k: extend_run({**r, "budget": r.get("budget", part["meta"]["steps"])}, args)
+                for k, r in part["runs"].items()}
+        meta = {**part["meta"], **machine_info(args.threads), "steps": args.steps, "extended_from": part["meta"]["steps"]}
     else:
         envs = [e.strip() for e in args.envs.split(",") if e.strip()]
         for e in envs:

@@ -42,6 +42,14 @@ def test_parts_and_merge(tmp_path):
     data = json.loads((tmp_path / "m.json").read_text())
     assert set(data["summary"]) == {"babyai/random", "babyai/sac_her"} == set(merged["summary"])
     assert data["targets"]["babyai_greedy_over_random"]["target"] == 2.0
+    extend = ["--extend", str(tmp_path / "b.json"), "--eval-limit", "2", "--threads", "1"]
+    longer = mod.main(extend + ["--steps", "80", "--out", str(tmp_path / "e.json")])["runs"]["babyai/sac_her/s0"]
+    assert longer["env_steps"] >= 80 and longer["extended_from"] == 48 and longer["budget"] == 80
+    assert set(longer["per_goal"]) == {"go to the red ball", "go to the red box"}
+    with pytest.raises(SystemExit, match="no run to resume"):
+        mod.main(["--extend", str(tmp_path / "a.json"), "--steps", "80", "--out", str(tmp_path / "x.json")])
+    with pytest.raises(SystemExit, match="above the part's 48"):
+        mod.main(extend + ["--steps", "40", "--out", str(tmp_path / "x.json")])
 
 
 def _load_learnability():
