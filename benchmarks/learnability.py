@@ -103,6 +103,13 @@ def majority(samples: list[Sample]) -> float:
     return Counter(s.action for s in samples).most_common(1)[0][1] / len(samples)
 
 
+def _rates(hits: list[bool], samples: list[Sample]) -> dict[str, float]:
+    """The share of hits overall / where the goal's object is in view / out of view (nan for an empty subset)."""
+    by = {"all": hits, "in_view": [h for h, s in zip(hits, samples) if s.in_view],
+          "out_of_view": [h for h, s in zip(hits, samples) if not s.in_view]}
+    return {k: sum(v) / len(v) if v else float("nan") for k, v in by.items()}
+
+
 def _object_clauses(s: Sample) -> tuple[str, ...]:
     """The observation's "You see a <colour> <type> ..." clauses about the goal's object, sorted (empty: not seen)."""
     (color, kind), = parse_goal(s.goal)[1]
@@ -119,9 +126,7 @@ def lookup(train: list[Sample], test: list[Sample]) -> dict[str, float]:
     default = Counter(s.action for s in train).most_common(1)[0][0]
     hits = [(table_[k].most_common(1)[0][0] if (k := _object_clauses(s)) in table_ else default) == s.action
             for s in test]
-    by = {"all": hits, "in_view": [h for h, s in zip(hits, test) if s.in_view],
-          "out_of_view": [h for h, s in zip(hits, test) if not s.in_view]}
-    return {k: sum(v) / len(v) if v else float("nan") for k, v in by.items()}
+    return _rates(hits, test)
 
 
 def _accuracy(policy: Any, prompt: PromptBuilder, samples: list[Sample], chunk: int = 100) -> dict[str, float]:
@@ -133,9 +138,7 @@ def _accuracy(policy: Any, prompt: PromptBuilder, samples: list[Sample], chunk: 
             sc = policy.score([prompt(s.goal, s.observation) for s in part], [actions] * len(part))
             hits += [actions[j] == s.action for j, s in zip(sc.log_pi.argmax(-1).tolist(), part)]
     policy.train()
-    by = {"all": hits, "in_view": [h for h, s in zip(hits, samples) if s.in_view],
-          "out_of_view": [h for h, s in zip(hits, samples) if not s.in_view]}
-    return {k: sum(v) / len(v) if v else float("nan") for k, v in by.items()}
+    return _rates(hits, samples)
 
 
 def run_arm(name: str, arm: Arm, train: list[Sample], test: list[Sample], updates: int, evals: int,
