@@ -17,7 +17,11 @@ estimate). Sampling uses the head's LP either way.
 
 ``attach(policy)`` hands over the ``LMPolicy``; before it (or for a policy-less use) e(g) is a fixed bag-of-words
 hashing embedding of the goal text. Embeddings are cached per goal and recomputed every ``refresh_every`` outcomes
-(0: never); the cache is part of the state, so a resumed run continues exactly.
+(0: never); the cache is part of the state, so a resumed run continues exactly. ``encoder_lr > 0`` gives the head
+its own copy of the policy's LLM, taken at ``attach``, whose encoder trains with the head on the same loss (the
+paper fine-tunes the LLM for the success estimate; a copy keeps the policy's weights the learner's alone); the
+cache then goes stale as the copy trains, so it needs ``refresh_every > 0``. The copy knows the words of the
+policy's vocabulary at ``attach`` time only.
 """
 from __future__ import annotations
 
@@ -51,30 +55,32 @@ def _hash_embedding(texts: Sequence[str], dim: int = HASH_DIM) -> torch.Tensor:
     return out
 
 
+def pooled_goal_states(lm: Any, texts: Sequence[str]) -> torch.Tensor:
+    """Mean-pooled hidden states of ``texts`` under ``lm`` (an ``autotelic.lm.LanguageModel``) [n, H], in ``lm``'s
+    dtype and device, with a graph when grad is enabled (encoder states for seq2seq models, last layer for causal)."""
+    ids = lm.tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+    ids = [list(x) if len(x) else [lm.eos_id if lm.eos_id is not None else lm.pad_id] for x in ids]
+    width = max(len(x) for x in ids)
+    inp = torch.tensor([x + [lm.pad_id] * (width - len(x)) for x in ids], dtype=torch.long, device=lm.device)
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], dtype=torch.long, device=lm.device)
+    core = lm.core
+    if lm.is_encoder_decoder:
+        h = core.get_encoder()(input_ids=inp, attention_mask=mask).last_hidden_state
+    else:
+        h = core.base_model(input_ids=inp, attention_mask=mask).last_hidden_state
+    m = mask.unsqueeze(-1).to(h.dtype)
+    return (h * m).sum(1) / m.sum(1).clamp_min(1)
+
+
 @torch.no_grad()
 def goal_embeddings(policy: Any, texts: Sequence[str], batch: int = 512) -> torch.Tensor:
-    """Mean-pooled LLM hidden states of ``texts`` [n, H] (float32, CPU), no gradient, dropout off."""
-    lm = policy.lm
+    """Mean-pooled LLM hidden states of ``texts`` [n, H] (float32, CPU), no gradient, dropout off; ``policy``: an
+    ``LMPolicy`` or its ``LanguageModel``."""
+    lm = getattr(policy, "lm", policy)
     was_training = lm.training
     lm.eval()
     try:
-        out = []
-        for s in range(0, len(texts), batch):
-            chunk = list(texts[s: s + batch])
-            ids = lm.tokenizer(chunk, add_special_tokens=True)["input_ids"]
-            ids = [list(x) if len(x) else [lm.eos_id if lm.eos_id is not None else lm.pad_id] for x in ids]
-            width = max(len(x) for x in ids)
-            inp = torch.tensor([x + [lm.pad_id] * (width - len(x)) for x in ids], dtype=torch.long,
-                               device=lm.device)
-            mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], dtype=torch.long,
-                                device=lm.device)
-            core = lm.core
-            if lm.is_encoder_decoder:
-                h = core.get_encoder()(input_ids=inp, attention_mask=mask).last_hidden_state
-            else:
-                h = core.base_model(input_ids=inp, attention_mask=mask).last_hidden_state
-            m = mask.unsqueeze(-1).to(h.dtype)
-            out.append(((h * m).sum(1) / m.sum(1).clamp_min(1)).float().cpu())
+        out = [pooled_goal_states(lm, texts[s: s + batch]).float().cpu() for s in range(0, len(texts), batch)]
         return torch.cat(out) if out else torch.zeros(0, lm.hidden_size)
     finally:
         lm.train(was_training)
@@ -100,8 +106,8 @@ class MagellanCurriculum(BaseCurriculum):
 
     def __init__(self, epsilon: float = 0.2, hidden: int = 64, lr: float = 1e-3, batch_size: int = 64,
                  buffer_size: int = 2048, delay: int = 50, train_every: int = 1, refresh_every: int = 0,
-                 embed_batch: int = 512, prior_outcomes: float | None = 4.0, seed: int = 0,
-                 **kwargs: Any) -> None:
+                 embed_batch: int = 512, prior_outcomes: float | None = 4.0, encoder_lr: float = 0.0,
+                 seed: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
@@ -114,6 +120,12 @@ class MagellanCurriculum(BaseCurriculum):
         self.prior_outcomes = None if prior_outcomes is None else float(prior_outcomes)
         if refresh_every < 0 or lr <= 0:
             raise ValueError(f"need refresh_every >= 0 and lr > 0, got {refresh_every}, {lr}")
+        if encoder_lr < 0 or (encoder_lr > 0 and not refresh_every):
+            raise ValueError(f"encoder_lr must be >= 0 and, when > 0, needs refresh_every > 0 (the cached embeddings "
+                             f"go stale as the head's encoder trains), got encoder_lr={encoder_lr}, "
+                             f"refresh_every={refresh_every}")
+        self.encoder_lr = float(encoder_lr)
+        self.own: Any = None  # the head's copy of the policy's LLM (encoder_lr > 0, after attach)
         self.epsilon, self.hidden, self.lr = float(epsilon), int(hidden), float(lr)
         self.batch_size, self.delay, self.train_every = int(batch_size), int(delay), int(train_every)
         self.refresh_every, self.embed_batch, self.seed = int(refresh_every), int(embed_batch), int(seed)
@@ -133,7 +145,12 @@ class MagellanCurriculum(BaseCurriculum):
         with g:
             torch.manual_seed(self.seed)
             self.head = SuccessHead(dim, self.hidden)
-        self.opt = torch.optim.Adam(self.head.parameters(), lr=self.lr)
+        groups = [{"params": list(self.head.parameters())}]
+        if self.own is not None:
+            groups.append({"params": [p for p in self.own.core.get_encoder().parameters() if p.requires_grad]
+                           if self.own.is_encoder_decoder else list(self.own.trainable_parameters()),
+                           "lr": self.encoder_lr})
+        self.opt = torch.optim.Adam(groups, lr=self.lr)
         self._snapshots: deque[dict[str, torch.Tensor]] = deque([self._copy()], maxlen=2)
         self.delayed = copy.deepcopy(self.head).requires_grad_(False)
         self.dim = dim
@@ -149,7 +166,10 @@ class MagellanCurriculum(BaseCurriculum):
         if not hasattr(policy, "lm"):
             raise TypeError(f"magellan.attach needs an LMPolicy (with .lm), got {type(policy).__name__}")
         self.policy = policy
-        if int(policy.hidden_size) != self.dim:
+        if self.encoder_lr > 0:
+            self.own = copy.deepcopy(policy.lm)
+            self._build(int(policy.hidden_size))  # the optimiser now holds the copy's encoder too
+        elif int(policy.hidden_size) != self.dim:
             self._build(int(policy.hidden_size))
         self._clear_embeddings()
 
@@ -163,7 +183,7 @@ class MagellanCurriculum(BaseCurriculum):
     def _embed_new(self, texts: list[str]) -> torch.Tensor:
         if self.policy is None:
             return _hash_embedding(texts, self.dim)
-        return goal_embeddings(self.policy, texts, self.embed_batch)
+        return goal_embeddings(self.own if self.own is not None else self.policy.lm, texts, self.embed_batch)
 
     def embeddings(self, goals: Sequence[str]) -> torch.Tensor:
         """e(g) for every goal [n, dim], computing (and caching) those not embedded yet in one batched call."""
@@ -248,7 +268,11 @@ class MagellanCurriculum(BaseCurriculum):
         pick = torch.randint(n, (k,), generator=self._gen).tolist()
         goals = [self.buffer[i][0] for i in pick]
         y = torch.tensor([float(self.buffer[i][1]) for i in pick])
-        e = self.embeddings(goals)
+        if self.own is not None:  # through the head's own encoder, with its graph
+            self.own.train()
+            e = pooled_goal_states(self.own, goals).float().cpu()
+        else:
+            e = self.embeddings(goals)
         loss = nn.functional.binary_cross_entropy_with_logits(self.head(e), y)
         self.opt.zero_grad()
         loss.backward()
@@ -277,13 +301,19 @@ class MagellanCurriculum(BaseCurriculum):
                 "snapshots": [dict(s) for s in self._snapshots], "opt": self.opt.state_dict(),
                 "buffer_goals": [g for g, _ in self.buffer], "buffer_success": [s for _, s in self.buffer],
                 "head_steps": self.head_steps, "loss_ema": self.loss_ema, "gen": self._gen.get_state(),
-                "emb_goals": list(self._emb_goals), "emb": self._emb.clone()}
+                "emb_goals": list(self._emb_goals), "emb": self._emb.clone(),
+                **({"own": self.own.state_dict()} if self.own is not None else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         if int(state["dim"]) != self.dim:
             raise ValueError(f"magellan state has embedding width {state['dim']}, this curriculum {self.dim} "
                              f"(attach the same policy before loading)")
+        if (self.own is not None) != ("own" in state):
+            raise ValueError("magellan state and curriculum disagree on encoder_lr > 0 (the head's own encoder): "
+                             "resume with the curriculum.kwargs the state was saved with")
+        if self.own is not None:
+            self.own.load_state_dict(state["own"])
         self.head.load_state_dict(state["head"])
         self.delayed.load_state_dict(state["delayed"])
         self._snapshots = deque([dict(s) for s in state["snapshots"]], maxlen=2)

@@ -146,3 +146,38 @@ def test_estimate_is_the_heads_prior_updated_by_the_goals_own_window():
     assert np.array_equal(raw.estimate_competence(g, goals), head)  # the paper's estimate: the head alone
     with pytest.raises(ValueError, match="prior_outcomes must be > 0"):
         make_curriculum("magellan", prior_outcomes=0)
+
+
+def test_encoder_lr_trains_the_heads_own_copy_of_the_llm_and_resumes_exactly(tmp_path):
+    policy = tiny_policy()
+    before = {k: v.clone() for k, v in policy.lm.state_dict().items() if torch.is_tensor(v)}
+    grasp, grow = families()
+    with pytest.raises(ValueError, match="refresh_every > 0"):
+        MagellanCurriculum(encoder_lr=1e-3)
+    c = MagellanCurriculum(delay=5, seed=1, encoder_lr=1e-2, refresh_every=7)
+    c.attach(policy)
+    enc0 = [p.detach().clone() for p in c.own.core.get_encoder().parameters()]
+    for t in range(30):
+        c.update(grasp[t % 10], True)
+        c.update(grow[t % 10], False)
+    moved = [not torch.equal(a, b) for a, b in zip(enc0, c.own.core.get_encoder().parameters())]
+    assert any(moved)  # the copy's encoder trains with the head ...
+    after = policy.lm.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())  # ... the policy's weights do not move
+    p_own = c.predicted_competence(grasp + grow)
+    assert p_own[:10].mean() > p_own[10:].mean() + 0.2  # it separates the two families it was shown
+    g = GoalGraph()
+    g.seed(grasp + grow)
+    torch.save(c.state_dict(), tmp_path / "m.pt")  # as a checkpoint does: no tensor shared with the live run
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    d = MagellanCurriculum(delay=5, seed=1, encoder_lr=1e-2, refresh_every=7)
+    d.attach(tiny_policy())
+    d.load_state_dict(state)
+    for cur in (c, d):
+        for t in range(10):
+            cur.update(grasp[t], t % 2 == 0)
+    assert np.array_equal(c.estimate_competence(g, grasp + grow), d.estimate_competence(g, grasp + grow))
+    frozen = MagellanCurriculum(delay=5, seed=1)
+    frozen.attach(policy)
+    with pytest.raises(ValueError, match="encoder_lr"):
+        frozen.load_state_dict(state)
