@@ -140,6 +140,6 @@ class TwinQCritic(nn.Module):
     @torch.no_grad()
     def soft_update(self, tau: float) -> None:
         """θ̄ ← τ θ + (1 − τ) θ̄ for both target heads."""
-        for online, target in ((self.q1, self.q1_target), (self.q2, self.q2_target)):
-            for p, tp in zip(online.parameters(), target.parameters()):
-                tp.lerp_(p, tau)
+        online = list(self.q1.parameters()) + list(self.q2.parameters())
+        target = list(self.q1_target.parameters()) + list(self.q2_target.parameters())
+        torch._foreach_lerp_(target, online, tau)  # one multi-tensor op: tp.lerp_(p, τ) for every pair

@@ -139,7 +139,7 @@ class PPOLearner:
                                         nn.Linear(cfg.value_hidden, 1)).to(device)
         self.optimizer = torch.optim.Adam([
             {"params": [p for p in policy.parameters() if p.requires_grad], "lr": cfg.lr},
-            {"params": list(self.value_head.parameters()), "lr": cfg.value_lr}])
+            {"params": list(self.value_head.parameters()), "lr": cfg.value_lr}], foreach=True)
         self._episodes: list[Episode] = []
         self._steps = 0
         self.num_updates = 0
@@ -261,7 +261,7 @@ class PPOLearner:
                 loss.backward()
                 if self.dist is not None:  # [distributed] mean gradient over processes before clipping
                     self.dist.average_gradients(params)
-                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm, foreach=True)
                 self.optimizer.step()
                 with torch.no_grad():
                     approx_kl = float(((ratio - 1) - log_ratio).mean())
