@@ -104,7 +104,9 @@ class SACConfig:
     init_alpha: float = 0.05
     alpha_min: float = 1e-3          # floor: with a flat Q, auto-tuning drives α to ~0 (DESIGN "Temperature")
     autotune_alpha: bool = True
-    entropy_kappa: float = 0.6       # target entropy κ·log|A_s|
+    entropy_kappa: float = 0.2       # target entropy κ·log|A_s|. 0.6 kept the sampled policy near-random on
+    #                                  multi-step goals and its bonus α·H per step outweighed a deep goal's
+    #                                  discounted reward (benchmarks/RESULTS.md section 18)
     tau: float = 0.005               # Polyak rate for the target heads
     learning_starts: int = 256       # transitions in replay before updates start
     updates_per_step: float = 1.0    # updates asked for per observed env step (0.5 learns Grasp goals far slower)
