@@ -37,7 +37,7 @@ from typing import Any, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (CONFIGS, base_parser, finish_args, fmt, fresh_dir, machine_info, make_config,  # noqa: E402
-                    greedy_success, merge_parts, pyplot, quiet_overrides, save_figure, series, steps_to_reach,
+                    greedy_success, pyplot, quiet_overrides, read_parts, save_figure, series, steps_to_reach,
                     table, train, write_json)
 
 from autotelic.envs.playground import all_goals, goal_family  # noqa: E402
@@ -139,6 +139,38 @@ def run_method(args, method: str, goals: list[str], extra: list[str], budget: in
                      "greedy_before": family_means(before), "greedy_after": family_means(after),
                      **{f"steps_to_{int(lv * 100)}": steps_to_reach([s for s, _ in full], [v for _, v in full], lv)
                         for lv in LEVELS}})
+    return summarize(method, config, overrides, runs, budget)
+
+
+def merge_methods(paths: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(meta, methods) of part reports on one goal set: a method's parts (its seeds run as separate processes) are
+    pooled and summarised again; every method must end with the same seeds, and a seed given twice is an error."""
+    parts = read_parts(paths, NAME, "methods", same=("short", "goals", "min_episodes"))
+    pooled: dict[str, dict[str, Any]] = {}
+    for path, rep in parts:
+        if sorted(rep["meta"]["seeds"]) != sorted({r["seed"] for res in rep["methods"].values() for r in res["runs"]}):
+            raise SystemExit(f"--merge: {path}: its meta's seeds {rep['meta']['seeds']} are not its runs' seeds")
+        for name, res in rep["methods"].items():
+            budget = res.get("budget", rep["meta"].get("steps"))
+            p = pooled.setdefault(name, {"config": res["config"], "overrides": res["overrides"], "budget": budget,
+                                         "runs": []})
+            if (res["config"], res["overrides"], budget) != (p["config"], p["overrides"], p["budget"]):
+                raise SystemExit(f"--merge: {name!r} has another config, overrides or budget in {path}")
+            clash = {r["seed"] for r in p["runs"]} & {r["seed"] for r in res["runs"]}
+            if clash:
+                raise SystemExit(f"--merge: {name!r} has seed {sorted(clash)} twice ({path})")
+            p["runs"].extend(res["runs"])
+    seeds = {name: sorted(r["seed"] for r in p["runs"]) for name, p in pooled.items()}
+    if len({tuple(v) for v in seeds.values()}) > 1:
+        raise SystemExit(f"--merge: the methods' seeds differ: {seeds}")
+    meta = {**parts[0][1]["meta"], "seeds": next(iter(seeds.values()))}
+    methods = {name: summarize(name, p["config"], p["overrides"], sorted(p["runs"], key=lambda r: r["seed"]),
+                               p["budget"]) for name, p in pooled.items()}
+    return meta, methods
+
+
+def summarize(method: str, config: str, overrides: list[str], runs: list[dict[str, Any]], budget: int) -> dict[str, Any]:
+    """A method's report from its runs: the runs, mean final success and the median steps to each level."""
     out: dict[str, Any] = {"label": LABELS[method], "config": config, "overrides": overrides, "runs": runs,
                            "budget": budget,
                            "final_success_mean": statistics.fmean(r["final_success"] for r in runs)}
@@ -241,7 +273,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     if args.merge:
         # methods may have different budgets (PPO is cheap to run longer); seeds and goals must agree
-        meta, results = merge_parts(args.merge, NAME, "methods", same=("seeds", "short", "goals", "min_episodes"))
+        meta, results = merge_methods(args.merge)
         methods, goals, extra = list(results), meta["goals"], meta["overrides"]
         args.steps, args.seed_list, args.min_episodes = meta["steps"], meta["seeds"], meta["min_episodes"]
         n_envs, log_every, args.model = meta["n_envs"], meta["log_every"], meta["model"]

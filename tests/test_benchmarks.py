@@ -95,6 +95,19 @@ def test_sample_efficiency_short(tmp_path):
     assert merged["meta"]["seeds"] == [0, 3] and merged["meta"]["goals"] == data["meta"]["goals"]
     assert merged["meta"]["greedy_eval"] == 1 and (plots / "merged.png").stat().st_size > 0
     assert merged["budgets"] == {"ppo": 96, "sac": 64, "sac_her": 64}
+    # one process per seed: a method's parts are pooled and summarised again; a seed given twice is refused
+    her = data["methods"]["sac_her"]
+    seed_parts = []
+    for r in her["runs"]:
+        seed_parts.append(tmp_path / f"her_s{r['seed']}.json")
+        seed_parts[-1].write_text(json.dumps({**data, "meta": {**data["meta"], "seeds": [r["seed"]]},
+                                              "methods": {"sac_her": {**her, "runs": [r]}}}))
+    pooled = _load("sample_efficiency").main(["--merge", *map(str, parts[:2]), *map(str, seed_parts), "--out",
+                                              str(tmp_path / "pooled.json"), "--plots", str(plots)])
+    assert pooled["methods"]["sac_her"] == merged["methods"]["sac_her"] and pooled["ratios"] == data["ratios"]
+    with pytest.raises(SystemExit, match="twice"):
+        _load("sample_efficiency").main(["--merge", *map(str, parts), str(seed_parts[0]),
+                                         "--out", str(tmp_path / "m3.json"), "--plots", str(plots)])
     # a method run on a longer budget keeps it (a lower-bound ratio then uses that method's budget) ...
     longer = {**data, "meta": {**data["meta"], "steps": 640}, "methods": {"ppo": {**data["methods"]["ppo"],
                                                                                  "budget": 640}}}
