@@ -62,10 +62,13 @@ class AutotelicLoop(LoopCore):
         run_dir = Path(run_dir)
         if not (run_dir / "config.yaml").is_file():
             raise ValueError(f"{run_dir} is not a run directory (no config.yaml)")
+        saved = load_config(TrainConfig, str(run_dir / "config.yaml"), [f"run_dir={run_dir}"])
         cfg = load_config(TrainConfig, str(run_dir / "config.yaml"), [f"run_dir={run_dir}", *overrides])
         state, _ = ckpt.load_latest_checkpoint(run_dir)
         step = int(state.get("step", 0)) if isinstance(state, dict) else 0
-        if cfg.loop.total_env_steps < step:
+        # n_envs step in lockstep, so a finished run may stand a few steps past its own budget: only a budget
+        # lowered below the run's step is refused
+        if cfg.loop.total_env_steps < step and cfg.loop.total_env_steps != saved.loop.total_env_steps:
             raise ConfigError(f"loop.total_env_steps={cfg.loop.total_env_steps} is below the run's step {step}: "
                               f"to extend the run give a larger budget, e.g. loop.total_env_steps={2 * step}")
         loop = cls(cfg, run_dir, strategy=strategy, callbacks=callbacks)

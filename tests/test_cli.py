@@ -147,6 +147,12 @@ def test_resume_messages_wall_time_and_config(tmp_path, capsys):
     from autotelic.metrics import read_metrics
 
     first = read_metrics(run)[-1]["charts/wall_time"]
+    odd = tmp_path / "odd"  # 4 envs in lockstep overshoot a budget of 30 to step 32: eval and resume still work
+    assert main(["train", f"run_dir={odd}", "loop.total_env_steps=30", "loop.progress=false", *TINY, "env.n_envs=4"]) == 0
+    assert main(["eval", str(odd), "--goals", "2"]) == 0
+    assert json.loads((odd / "eval.json").read_text())["step"] == 32
+    assert main(["train", "--resume", str(odd)]) == 0
+    assert "is finished (env step 32 of 30)" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "loop.total_env_steps=96"]) == 0
     rows = read_metrics(run)
     assert rows[-1]["step"] == 96 and rows[-1]["charts/wall_time"] > first  # the clock continues across resumes
