@@ -30,16 +30,20 @@ def short_default_run(run_dir: Path) -> list[dict]:
 # Statistics of the networks (sums of floats): CPUs with other vector units round them differently, and the
 # difference grows with every update (another x86-64 machine than the recording one: 1e-7 relative up to step 384,
 # 1.3e-4 at step 512, 3.7e-3 on losses/alpha at 640; a third, 4.2e-5 on losses/critic at step 384 with the landed
-# code of ffdb979 as with later code). Everything else (episodes, successes, goals, the curriculum)
+# code of ffdb979 as with later code; a fourth, with the code of 65201d1 whose recording passed where it was made, by
+# up to 1.9e-4 relative on charts/entropy and 1.7e-4 absolute on losses/alpha, a near-cancelling sum, by step 256).
+# Everything else (episodes, successes, goals, the curriculum)
 # follows discrete events and must match exactly.
 CONTINUOUS = ("losses/", "charts/alpha", "charts/entropy", "charts/q_mean", "charts/target_mean", "_grad_norm")
-TIGHT_UNTIL = 256  # the rows before drift compounds: the same maths to 1e-5
+COMPARED_UNTIL = 384  # later rows: on the fourth machine the drift (2% on losses/alpha at 512) flips a sampled
+#                       action and the discrete counts part at 640, so only the rows before are machine-independent
+TIGHT_UNTIL = 256  # the rows before drift compounds: the same maths to 1e-3 relative (a changed loss moves more)
 
 
 def _tolerance(key: str, step: int) -> dict[str, float]:
     if not any(c in key for c in CONTINUOUS):
         return {"rel_tol": 1e-9, "abs_tol": 1e-12}
-    return {"rel_tol": 1e-5, "abs_tol": 1e-7} if step <= TIGHT_UNTIL else {"rel_tol": 2e-2, "abs_tol": 2e-3}
+    return {"rel_tol": 1e-3, "abs_tol": 5e-4} if step <= TIGHT_UNTIL else {"rel_tol": 2e-2, "abs_tol": 2e-3}
 
 
 def test_short_default_run_matches_the_recorded_metrics(tmp_path):
@@ -47,6 +51,8 @@ def test_short_default_run_matches_the_recorded_metrics(tmp_path):
     rows = short_default_run(tmp_path / "run")
     assert [r["step"] for r in rows] == [r["step"] for r in reference]
     for ref, row in zip(reference, rows):
+        if ref["step"] > COMPARED_UNTIL:
+            break
         for key, want in ref.items():
             assert key in row, f"metric {key} missing at step {ref['step']}"
             assert math.isclose(row[key], want, **_tolerance(key, ref["step"])), \
